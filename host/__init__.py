@@ -1,0 +1,35 @@
+"""executor: a plugin host for aiohttp services.
+
+Plugins import only what is listed in ``__all__`` here (and ``host.testing`` in their tests).
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .app import HOST_KEY, REGISTRY_KEY, SETTINGS_KEY, begin_drain, create_app, is_draining
+from .config import Field, Schema, Settings, load_settings, non_negative, positive
+from .errors import BootError, ConfigError, PluginError, error_body, json_error
+from .hookspecs import hookimpl, hookspec
+
+__all__ = [
+    "HOST_KEY",
+    "REGISTRY_KEY",
+    "SETTINGS_KEY",
+    "BootError",
+    "ConfigError",
+    "Field",
+    "PluginError",
+    "Schema",
+    "Settings",
+    "__version__",
+    "begin_drain",
+    "create_app",
+    "error_body",
+    "hookimpl",
+    "hookspec",
+    "is_draining",
+    "json_error",
+    "load_settings",
+    "non_negative",
+    "positive",
+]

@@ -1,0 +1,167 @@
+"""The application factory: host endpoints, the error and metrics middleware, and the plugins booted in."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from ._version import __version__
+from .config import Settings, load_settings
+from .errors import code_for_status, json_error
+from .lifecycle import LOADED, PluginHost, PluginRecord
+from .metrics import HostMetrics, PluginStatusCollector
+
+log = logging.getLogger("executor.host")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class HostState:
+    """What the host tracks at run time: when it started, whether it drains, how many requests are in flight."""
+
+    started: float
+    draining: bool = False
+    inflight: int = 0
+
+
+HOST_KEY = web.AppKey("executor_host", PluginHost)
+REGISTRY_KEY = web.AppKey("executor_registry", CollectorRegistry)
+SETTINGS_KEY = web.AppKey("executor_settings", Settings)
+STATE_KEY = web.AppKey("executor_state", HostState)
+
+
+def is_draining(app: web.Application) -> bool:
+    """True once shutdown has begun: plugins should refuse new long work."""
+    return app[STATE_KEY].draining
+
+
+def begin_drain(app: web.Application) -> None:
+    """Start draining: ``/health`` answers 503 from now on."""
+    app[STATE_KEY].draining = True
+
+
+def _route_template(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _error_from_http(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    if exc.content_type == "application/json":
+        return exc  # already a JSON error from a plugin
+    message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+    if isinstance(exc, web.HTTPNotFound) and message == exc.reason:
+        message = f"no route for {request.method} {request.path}"
+    elif isinstance(exc, web.HTTPMethodNotAllowed):
+        message = f"method {request.method} is not allowed for {request.path} (allowed: " \
+                  f"{', '.join(sorted(exc.allowed_methods))})"
+    headers = {k: v for k, v in exc.headers.items() if k.lower() not in {"content-type", "content-length"}}
+    return json_error(exc.status, code_for_status(exc.status), message, headers=headers)
+
+
+def _host_middleware(app: web.Application, metrics: HostMetrics) -> Any:
+    state, host = app[STATE_KEY], app[HOST_KEY]
+
+    @web.middleware
+    async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        state.inflight += 1
+        status = 500
+        try:
+            for rec in reversed(host.order):
+                if rec.middlewares and rec.status == LOADED:
+                    for mw in reversed(rec.middlewares):
+                        handler = functools.partial(mw, handler=handler)
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    status = exc.status
+                    raise
+                response = _error_from_http(request, exc)
+            except Exception:  # noqa: BLE001 - a crash is a 500 JSON error, the traceback goes to the log
+                log.exception("handler crashed: %s %s", request.method, request.path)
+                response = json_error(500, "internal_error", "internal server error; see the server log")
+            status = response.status
+            return response
+        finally:
+            state.inflight -= 1
+            metrics.observe(_route_template(request), request.method, status, time.perf_counter() - started)
+
+    return host_middleware
+
+
+def _gate(rec: PluginRecord, handler: Handler) -> Handler:
+    """A plugin's handler answers only while the plugin is loaded; a failed plugin's routes are 404."""
+
+    @functools.wraps(handler)
+    async def gated(request: web.Request) -> web.StreamResponse:
+        if rec.status != LOADED:
+            raise web.HTTPNotFound(text=f"plugin {rec.name!r} is not loaded")
+        return await handler(request)
+
+    return gated
+
+
+async def health(request: web.Request) -> web.Response:
+    app = request.app
+    state = app[STATE_KEY]
+    body = {
+        "ok": not state.draining,
+        "status": "draining" if state.draining else "ok",
+        "service": "executor",
+        "version": __version__,
+        "uptime_s": round(time.monotonic() - state.started, 3),
+        "plugins": app[HOST_KEY].counts(),
+    }
+    return web.json_response(body, status=503 if state.draining else 200)
+
+
+async def plugins_list(request: web.Request) -> web.Response:
+    host = request.app[HOST_KEY]
+    return web.json_response({
+        "host": {"version": __version__},
+        "plugins": [rec.as_json() for rec in host.records.values()],
+    })
+
+
+async def create_app(
+    settings: Settings | None = None,
+    *,
+    plugins: Iterable[Any] = (),
+) -> web.Application:
+    """Build an app: host endpoints, then every discovered plugin booted up to (not including) startup.
+
+    ``plugins`` are modules or objects to load besides the discovered ones (what ``host.testing`` uses).
+    Plugin lifespans are entered when the app starts, through the app's ``cleanup_ctx``.
+    """
+    settings = settings if settings is not None else load_settings(environ={})
+    app = web.Application(client_max_size=settings.host["max_body_bytes"])
+    registry = CollectorRegistry(auto_describe=True)
+    host = PluginHost(app, settings, plugins)
+    app[SETTINGS_KEY] = settings
+    app[REGISTRY_KEY] = registry
+    app[HOST_KEY] = host
+    app[STATE_KEY] = HostState(started=time.monotonic())
+    metrics = HostMetrics(registry)
+    registry.register(PluginStatusCollector(host))
+    app.middlewares.append(_host_middleware(app, metrics))
+    app.router.add_get("/health", health)
+    app.router.add_get("/plugins", plugins_list)
+    app.router.add_get("/metrics", make_aiohttp_handler(registry))
+    await host.boot(registry, _gate)
+
+    async def plugin_lifespans(app: web.Application) -> AsyncIterator[None]:
+        async for _ in host.lifespan(app):
+            yield
+
+    app.cleanup_ctx.append(plugin_lifespans)
+    return app
