@@ -54,7 +54,7 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
 async def serve(settings: Settings) -> int:
     """Boot, serve until SIGINT/SIGTERM, drain (``/health`` 503) and stop; the exit code."""
     app = await create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True,
                            shutdown_timeout=settings.host["shutdown_timeout_s"])
     await runner.setup()  # enters every plugin's lifespan; BootError under strict
     try:

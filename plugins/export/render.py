@@ -1,0 +1,91 @@
+"""One export, start to file: open the records, run the format's writer into an atomic file.
+
+This module runs inside the render workers (processes or threads), so it imports no server code.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .files import AtomicOutput
+from .types import Control, ExportCancelled, Meta, SourceRecords, Writer
+
+
+@dataclass(frozen=True)
+class RenderTask:
+    """Everything a worker needs, as plain picklable data (functions travel by their import name)."""
+
+    job_id: str
+    stem: str
+    writer: Writer
+    meta: Meta
+    directory: str
+    options: Mapping[str, Any]
+    columns: list[str] | None = None
+    records: list[Mapping[str, Any]] | None = None
+    source_open: Callable[[Mapping[str, Any]], SourceRecords] | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    records: int
+    bytes: int
+    sha256: str
+    filename: str
+    extension: str
+    content_type: str
+    seconds: float
+    pages: int | None = None
+    volumes: int | None = None
+    parts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RenderFailed(Exception):
+    """An export failed; ``reason`` is the ``export_fail_total`` label, ``bytes`` what was written."""
+
+    def __init__(self, reason: str, message: str, written: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.written = written
+
+
+def render(task: RenderTask, control: Control) -> RenderResult:
+    """Run ``task``; raises :class:`RenderFailed` (with a reason) or :class:`ExportCancelled`."""
+    started = time.perf_counter()
+    output = AtomicOutput(Path(task.directory), task.stem)
+    try:
+        if task.source_open is not None:
+            source = task.source_open(task.params)
+            records, columns, total = source.records, task.columns or source.columns, source.total
+        else:
+            records = task.records or []
+            columns = task.columns or (list(records[0].keys()) if records else [])
+            total = len(records)
+        meta = replace(task.meta, total=total)
+        options = {**task.options, "stem": task.stem, "work_dir": task.directory}
+        with output as out:
+            stats = task.writer(records, columns, meta, out, options, control)
+            path = output.commit(stats.extension)
+            return RenderResult(
+                records=stats.records, bytes=out.bytes, sha256=out.hexdigest(), filename=path.name,
+                extension=stats.extension, content_type=stats.content_type,
+                seconds=time.perf_counter() - started, pages=stats.pages, volumes=stats.volumes,
+                parts=stats.parts,
+            )
+    except ExportCancelled:
+        raise
+    except OSError as exc:
+        written = output.out.bytes if output.out is not None else 0
+        if exc.errno == errno.ENOSPC:
+            raise RenderFailed("disk_full", f"no space left on the exports device: {exc}", written) from None
+        raise RenderFailed("io_error", f"{type(exc).__name__}: {exc}", written) from None
+    except Exception as exc:  # noqa: BLE001 - a writer or source bug fails this export, not the worker
+        written = output.out.bytes if output.out is not None else 0
+        raise RenderFailed("render_error", f"{type(exc).__name__}: {exc}", written) from None
