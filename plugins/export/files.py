@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,11 +95,19 @@ class AtomicOutput:
                 pass
 
 
+def remove_partials(directory: Path, stem: str = "*") -> None:
+    """Remove what an interrupted export of ``stem`` (every export by default) left: ``.part`` files, volumes."""
+    for leftover in directory.glob(f".{stem}.*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
 def prepare_dir(directory: Path) -> None:
-    """Create the exports dir (0700) and remove ``.part`` files a crash left behind."""
+    """Create the exports dir (0700) and remove what a crash left behind."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for leftover in directory.glob(f".*{PART_SUFFIX}"):
-        leftover.unlink(missing_ok=True)
+    remove_partials(directory)
 
 
 @dataclass(frozen=True)

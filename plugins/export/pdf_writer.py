@@ -174,7 +174,7 @@ def write_pdf(
     layout = Layout.build(font, columns, per_page)
     total_pages = max(1, -(-meta.total // per_page)) if meta.total is not None else None
     total_volumes = -(-total_pages // max_pages) if total_pages is not None else None
-    work_dir = Path(tempfile.mkdtemp(prefix=".volumes-", dir=options.get("work_dir")))
+    work_dir = Path(tempfile.mkdtemp(prefix=f".{stem}.volumes-", dir=options.get("work_dir")))
     pages = _pages(iter(records), columns, per_page)
     pending = next(pages, [])  # one page ahead, to know which page is the last
     written = 0

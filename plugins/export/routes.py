@@ -55,22 +55,22 @@ async def run_export(request: web.Request) -> web.Response:
     except BadRequest as exc:
         return failure(exc.status, exc.code, exc.message)
     try:
-        job, task = service.submit(export)
+        job, ticket, task = service.submit(export)
     except QueueFull as exc:
         service.metrics.rejected(export.format.name, "queue_full")
         return failure(429, "export_queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)},
                        retryAfter=exc.retry_after)
     try:
-        await asyncio.wait_for(job.started.wait(), service.settings.queue_timeout_s)
-    except asyncio.TimeoutError:
+        granted, _ = await asyncio.wait({ticket.granted}, timeout=service.settings.queue_timeout_s)
+    except asyncio.CancelledError:  # the client went away while queued: give the place back
+        task.cancel()
+        raise
+    if not granted:
         return web.json_response(
             {"success": True, "accepted": True, "job": job.summary(), "timestamp": utc_now(),
              "message": f"still queued after {service.settings.queue_timeout_s:g} s; the export goes on: "
                         f"poll {job.summary()['url']}"},
             status=202, headers={"Location": f"/export/jobs/{job.id}"})
-    except asyncio.CancelledError:  # the client went away while queued: give the place back
-        task.cancel()
-        raise
     try:
         await asyncio.wait({task})
     except asyncio.CancelledError:  # the client went away while rendering: stop and free the slot
@@ -111,6 +111,22 @@ def _job_or_404(request: web.Request) -> ExportJob:
     if job is None:
         raise web.HTTPNotFound(text=f"no export job {request.match_info['job_id']!r}")
     return job
+
+
+@routes.get("/export/jobs")
+async def list_jobs(request: web.Request) -> web.Response:
+    """Jobs, newest first; ``?status=`` filters, ``?limit=`` (1..1000, default 100) pages."""
+    jobs = request.app[SERVICE].jobs.all()[::-1]
+    status = request.query.get("status")
+    if status:
+        jobs = [job for job in jobs if job.status == status]
+    try:
+        limit = int(request.query.get("limit", "100"))
+        if not 1 <= limit <= 1000:
+            raise ValueError
+    except ValueError:
+        return failure(400, "invalid_limit", f"'limit' must be an integer 1..1000, got {request.query['limit']!r}")
+    return web.json_response({"jobs": [job.as_json() for job in jobs[:limit]]})
 
 
 @routes.get("/export/jobs/{job_id}")

@@ -79,7 +79,7 @@ class ExportService:
 
     # -- one export ---------------------------------------------------------------------------------
 
-    def submit(self, request: ExportRequest) -> tuple[ExportJob, asyncio.Task[None]]:
+    def submit(self, request: ExportRequest) -> tuple[ExportJob, Ticket, asyncio.Task[None]]:
         """Take a place in the limiter (:class:`QueueFull` when there is none) and start the export."""
         job = ExportJob(format=request.format.name, title=request.title, user=request.user)
         job.records_total = request.records_total
@@ -88,7 +88,7 @@ class ExportService:
         task = asyncio.create_task(self._execute(job, ticket, request), name=job.id)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        return job, task
+        return job, ticket, task
 
     def _task(self, job: ExportJob, request: ExportRequest) -> RenderTask:
         stamp = dt.datetime.now(dt.timezone.utc)

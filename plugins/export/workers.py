@@ -15,8 +15,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Protocol
 
+from .files import remove_partials
 from .render import RenderFailed, RenderResult, RenderTask, render
 from .types import ExportCancelled
 
@@ -140,7 +142,7 @@ class ProcessWorkers:
             await asyncio.shield(sending)
             return await asyncio.shield(outcome)
         except asyncio.CancelledError:
-            await self._stop(slot, worker, sending, outcome)
+            await self._stop(slot, worker, task, sending, outcome)
             raise
         finally:
             with contextlib.suppress(ValueError, OSError):
@@ -148,7 +150,7 @@ class ProcessWorkers:
             if crashed:
                 self._kill(slot)
 
-    async def _stop(self, slot: int, worker: _Worker, sending: asyncio.Future[None],
+    async def _stop(self, slot: int, worker: _Worker, task: RenderTask, sending: asyncio.Future[None],
                     outcome: asyncio.Future[RenderResult]) -> None:
         with contextlib.suppress(Exception):
             await sending
@@ -160,6 +162,7 @@ class ProcessWorkers:
         if not outcome.done():
             outcome.cancel()
             self._kill(slot)
+            remove_partials(Path(task.directory), task.stem)
 
     async def close(self) -> None:
         for worker in self.workers:

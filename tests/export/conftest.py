@@ -1,0 +1,35 @@
+"""Factories for export tests: an app with the export plugin (and the test helpers) on a temp dir."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import plugins.export as export
+from host.config import deep_merge
+from host.testing import make_app
+from tests.export import helpers
+
+
+def require_tool(name: str) -> str:
+    """The path of a command-line tool the test needs; a missing tool fails the test (it never skips)."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name!r} is not installed: apt-get install poppler-utils prometheus (see .ci/run)")
+    return path
+
+
+@pytest.fixture
+def export_client(aiohttp_client, tmp_path) -> Callable[..., Any]:
+    """``client = await export_client(max_concurrent=2, ...)``: export config keys as keyword arguments."""
+
+    async def build(with_helpers: bool = True, **config: Any):
+        section = deep_merge({"dir": str(tmp_path / "exports"), "max_concurrent": 2}, config)
+        plugins = [export, helpers] if with_helpers else [export]
+        app = await make_app({"plugins": {"export": section}}, plugins=plugins)
+        return await aiohttp_client(app)
+
+    return build
