@@ -76,10 +76,8 @@ def _host_middleware(app: web.Application, metrics: HostMetrics) -> Any:
         state.inflight += 1
         status = 500
         try:
-            for rec in reversed(host.order):
-                if rec.middlewares and rec.status == LOADED:
-                    for mw in reversed(rec.middlewares):
-                        handler = functools.partial(mw, handler=handler)
+            for mw in reversed(host.active_middlewares):
+                handler = functools.partial(mw, handler=handler)
             try:
                 response = await handler(request)
             except web.HTTPException as exc:

@@ -107,6 +107,8 @@ class PluginHost:
         self.order: list[PluginRecord] = []
         self.registry: CollectorRegistry | None = None
         self.strict: bool = settings.host["strict"]
+        self.active_middlewares: list[Any] = []
+        self._counts: dict[str, int] = {"loaded": 0, "failed": 0}
 
     # -- queries -------------------------------------------------------------------------------------
 
@@ -114,8 +116,13 @@ class PluginHost:
         return [rec for rec in self.order if rec.status == LOADED]
 
     def counts(self) -> dict[str, int]:
+        return self._counts
+
+    def _refresh(self) -> None:
+        """Recompute what the request path reads, after any plugin's status changed."""
         statuses = [rec.status for rec in self.records.values()]
-        return {"loaded": statuses.count(LOADED), "failed": statuses.count(FAILED)}
+        self._counts = {"loaded": statuses.count(LOADED), "failed": statuses.count(FAILED)}
+        self.active_middlewares = [mw for rec in self.order if rec.status == LOADED for mw in rec.middlewares]
 
     # -- failure and rollback -------------------------------------------------------------------------
 
@@ -130,6 +137,7 @@ class PluginHost:
         rec.registered = False
         if rec.module is not None and self.pm.is_registered(rec.module):
             self.pm.unregister(rec.module)
+        self._refresh()
         line = f"❌ plugin {rec.name} failed at {stage}: {rec.error} — skipped"
         log.error(line, exc_info=exc if self.settings.host["debug"] else None)
         if self.strict:
@@ -376,6 +384,7 @@ class PluginHost:
                     continue
                 rec.boot_ms += (time.perf_counter() - started) * 1000
                 rec.status = LOADED
+                self._refresh()
                 entered.append((rec, stack))
                 log.info("✅ plugin %s %s registered (%s, %d ms)", rec.name, rec.version, rec.source,
                          round(rec.boot_ms))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -33,27 +34,40 @@ class PluginStatusCollector(Collector):
         yield boot
 
 
-class HostMetrics:
-    """Request metrics; labelled children are cached so the hot path does one dict look-up."""
+class HostMetrics(Collector):
+    """HTTP request metrics, kept as plain numbers on the hot path and turned into families at scrape time.
+
+    Every request is counted from the event loop's thread, so no locks are needed; a scrape reads a
+    consistent-enough snapshot (the same guarantee prometheus_client's own metrics give).
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "executor_http_requests_total", "HTTP requests by route template, method and status",
-            ["route", "method", "status"], registry=registry,
-        )
-        self.latency = Histogram(
-            "executor_http_request_duration_seconds", "HTTP request latency by route template and method",
-            ["route", "method"], registry=registry, buckets=LATENCY_BUCKETS,
-        )
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._requests: dict[tuple[str, str, int], int] = {}
+        self._latency: dict[tuple[str, str], list[float]] = {}  # bucket counts..., then sum
+        registry.register(self)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                self.requests.labels(route, method, str(status)),
-                self.latency.labels(route, method),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        series = self._latency.get((route, method))
+        if series is None:
+            series = self._latency[(route, method)] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        series[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        series[-1] += seconds
+
+    def collect(self) -> Iterable[CounterMetricFamily | HistogramMetricFamily]:
+        requests = CounterMetricFamily("executor_http_requests", "HTTP requests by route template, method and status",
+                                       labels=["route", "method", "status"])
+        for (route, method, status), count in list(self._requests.items()):
+            requests.add_metric([route, method, str(status)], count)
+        latency = HistogramMetricFamily("executor_http_request_duration_seconds",
+                                        "HTTP request latency by route template and method",
+                                        labels=["route", "method"])
+        for (route, method), series in list(self._latency.items()):
+            running, buckets = 0.0, []
+            for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), series[:-1]):
+                running += count
+                buckets.append((bound, running))
+            latency.add_metric([route, method], buckets, series[-1])
+        yield requests
+        yield latency

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -62,6 +63,8 @@ async def serve(settings: Settings) -> int:
         await site.start()
         for address in runner.addresses:
             log.info("executor listening on http://%s:%s", address[0], address[1])
+        gc.collect()
+        gc.freeze()  # boot-time objects live as long as the process: keep them out of every later collection
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,8 +3,9 @@
 Values: ``None`` → empty, numbers as they are, ``True``/``False`` → ``true``/``false``, dates and datetimes
 ISO 8601, nested values as JSON text. Text a spreadsheet would run as a formula (first character ``=``,
 ``+``, ``-``, ``@``, tab or CR) is prefixed with ``'``, unless it is a number such as ``-5``.
-Columns are checked a chunk at a time with C-level operations; only a column that needs it is converted
-cell by cell, which keeps the common case close to a bare ``csv.writer`` loop.
+Columns are checked a chunk at a time with C-level operations (the set of value types, the set of first
+characters); only a column that needs it is converted cell by cell, which keeps the common case as fast as
+a bare ``csv.writer`` loop.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 from .types import Control, Meta, Record, WriteStats
 
 FORMULA_START = frozenset("=+-@\t\r")
-_FORMULA_AFTER_SEP = re.compile("\x00[=+\\-@\t\r]")
 _PLAIN_TYPES = frozenset({int, float, type(None)})
+_FIRST_CHAR = itemgetter(slice(0, 1))
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -53,25 +54,21 @@ def cell(value: Any, neutralise: bool = True) -> Any:
     return str(value)
 
 
-def _needs_cells(values: tuple[Any, ...], neutralise: bool) -> bool:
-    """Whether a column of one chunk needs per-cell conversion (decided with C-level operations)."""
+def _clean(values: list[Any], neutralise: bool) -> bool:
+    """Whether a column of one chunk can be written as it is (decided with C-level operations only)."""
     kinds = set(map(type, values))
     if kinds <= _PLAIN_TYPES:
-        return False
-    if kinds <= _PLAIN_TYPES | {str}:
-        if not neutralise:
-            return False
-        text = "\x00" + "\x00".join(v for v in values if type(v) is str)
-        return _FORMULA_AFTER_SEP.search(text) is not None
-    return True
+        return True
+    if kinds == {str}:
+        return not neutralise or FORMULA_START.isdisjoint(map(_FIRST_CHAR, values))
+    return False
 
 
-def _rows(chunk: list[Record], columns: list[str], getter: Any) -> list[tuple[Any, ...]]:
+def _columns(chunk: list[Record], columns: list[str], getters: list[Any]) -> list[list[Any]]:
     try:
-        rows = list(map(getter, chunk))
-    except (KeyError, TypeError):  # a record lacks a column: look each one up
-        return [tuple(record.get(column) for column in columns) for record in chunk]
-    return [(row,) for row in rows] if len(columns) == 1 else rows
+        return [list(map(getter, chunk)) for getter in getters]
+    except KeyError:  # a record lacks a column: look each one up
+        return [[record.get(column) for record in chunk] for column in columns]
 
 
 def write_csv(
@@ -85,29 +82,22 @@ def write_csv(
     """Write ``records`` as CSV to the binary stream ``out``, ``chunk_rows`` at a time."""
     chunk_rows = int(options.get("chunk_rows", 1000))
     neutralise = bool(options.get("neutralise_formulas", True))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([cell(c, neutralise) for c in columns])
-    getter = itemgetter(*columns)
-    iterator = iter(records)
-    written = 0
-    while True:
-        chunk = list(islice(iterator, chunk_rows))
-        if not chunk:
-            break
-        rows = _rows(chunk, columns, getter)
-        by_column = list(zip(*rows))
-        dirty = [i for i, values in enumerate(by_column) if _needs_cells(values, neutralise)]
-        if dirty:
-            for i in dirty:
-                by_column[i] = tuple(cell(v, neutralise) for v in by_column[i])
-            rows = list(zip(*by_column))
-        writer.writerows(rows)
-        out.write(buffer.getvalue().encode("utf-8"))
-        buffer.seek(0)
-        buffer.truncate()
-        written += len(chunk)
-        control.progress(written)
-    if written == 0:
-        out.write(buffer.getvalue().encode("utf-8"))
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+    try:
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow([cell(c, neutralise) for c in columns])
+        getters = [itemgetter(column) for column in columns]
+        iterator = iter(records)
+        written = 0
+        while chunk := list(islice(iterator, chunk_rows)):
+            by_column = _columns(chunk, columns, getters)
+            for index, values in enumerate(by_column):
+                if not _clean(values, neutralise):
+                    by_column[index] = [cell(value, neutralise) for value in values]
+            writer.writerows(zip(*by_column))
+            written += len(chunk)
+            control.progress(written)
+        text.flush()
+    finally:
+        text.detach()  # the caller owns ``out``
     return WriteStats(records=written, extension="csv", content_type="text/csv; charset=utf-8")

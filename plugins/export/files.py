@@ -38,6 +38,9 @@ class HashingWriter:
     def seekable(self) -> bool:
         return False
 
+    def readable(self) -> bool:
+        return False
+
     def writable(self) -> bool:
         return True
 

@@ -79,8 +79,9 @@ class ProcessWorkers:
     """One process per slot, started up front so the first exports do not pay for it."""
 
     def __init__(self, count: int) -> None:
+        # forkserver: no fork of a threaded server process; no preload, so that the forkserver never
+        # re-imports the main script of whoever embeds the host
         self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["plugins.export.render", "reportlab.pdfgen.canvas"])
         self.workers: list[_Worker | None] = [None] * count
 
     def start(self) -> None:

@@ -1,0 +1,229 @@
+"""Each benchmark: ours and its baseline in the same run, A/B interleaved, medians."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .common import (MIB, ROOT, Figure, PeakSampler, executor_server, free_port, get_json, interleave, median,
+                     pinned, post_json, run_python, tree_rss, wait_for_http)
+from .load import load
+
+
+@dataclass(frozen=True)
+class Sizes:
+    reps: int
+    load_seconds: float
+    csv_records: int
+    pdf_records: int
+    pdf_rss_records: tuple[int, ...]
+    csv_rss_records: int
+    busy_records: int
+    scaling_records: int
+
+
+QUICK = Sizes(reps=3, load_seconds=2.0, csv_records=200_000, pdf_records=10_000, pdf_rss_records=(20_000, 60_000),
+              csv_rss_records=200_000, busy_records=200_000, scaling_records=200_000)
+FULL = Sizes(reps=5, load_seconds=5.0, csv_records=1_000_000, pdf_records=100_000,
+             pdf_rss_records=(200_000, 1_000_000), csv_rss_records=1_000_000, busy_records=1_000_000,
+             scaling_records=1_000_000)
+
+CSV_BASELINE = """
+import csv, json, os, sys, time
+from plugins.export.sources import synthetic_records, SYNTHETIC_COLUMNS as C
+n, path = int(sys.argv[1]), sys.argv[2]
+t = time.perf_counter()
+with open(path, "w", newline="", encoding="utf-8") as f:
+    w = csv.writer(f)
+    w.writerow(C)
+    for r in synthetic_records(n, 1):
+        w.writerow([r[c] for c in C])
+    f.flush(); os.fsync(f.fileno())
+print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
+
+PDF_BASELINE = """
+import json, sys, time
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas
+from plugins.export.config import default_font
+from plugins.export.sources import synthetic_records, SYNTHETIC_COLUMNS as C
+n, path = int(sys.argv[1]), sys.argv[2]
+t = time.perf_counter()
+pdfmetrics.registerFont(TTFont("Bench", default_font()))
+c = canvas.Canvas(path, pagesize=A4, pageCompression=0)
+width = (A4[0] - 72) / len(C)
+y = 0
+for i, r in enumerate(synthetic_records(n, 1)):
+    if i % 50 == 0:
+        if i:
+            c.showPage()
+        c.setFont("Bench", 7.8)
+        y = A4[1] - 48
+    for j, col in enumerate(C):
+        c.drawString(38 + j * width, y, str(r[col]))
+    y -= 12
+c.save()
+print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
+
+
+def _export(url: str, fmt: str, records: int, seed: int = 1) -> float:
+    started = time.perf_counter()
+    status, body = post_json(f"{url}/export/run", {"format": fmt, "source": "synthetic",
+                                                    "params": {"records": records, "seed": seed}})
+    if status != 200 or body.get("records") != records:
+        raise RuntimeError(f"export failed: {status} {body}")
+    return time.perf_counter() - started
+
+
+def host_overhead(sizes: Sizes) -> list[Figure]:
+    """``/health`` through the host vs a bare aiohttp app: requests/s, and server CPU per request (steadier
+    on a shared machine); boot time to the first 200."""
+    port = free_port()
+    bare = subprocess.Popen(pinned([sys.executable, "-m", "bench.bare_health", str(port)], 1), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bare_boot = wait_for_http(f"http://127.0.0.1:{port}/health")
+    try:
+        started = time.perf_counter()
+        with executor_server(cpu=1) as server:
+            ours_boot = time.perf_counter() - started
+            load(f"{server.url}/health", server.pid, 1)  # warm both up
+            load(f"http://127.0.0.1:{port}/health", bare.pid, 1)
+            ours, base = interleave(sizes.reps, lambda: load(f"{server.url}/health", server.pid, sizes.load_seconds),
+                                    lambda: load(f"http://127.0.0.1:{port}/health", bare.pid, sizes.load_seconds))
+    finally:
+        bare.terminate()
+        bare.wait(10)
+    rate, base_rate = median([r for r, _ in ours]), median([r for r, _ in base])
+    cpu, base_cpu = median([c for _, c in ours]), median([c for _, c in base])
+    return [
+        Figure("host /health throughput", rate, base_rate, "req/s", rate / base_rate, "≥ 0.90× bare aiohttp",
+               rate / base_rate >= 0.9, samples={"ours": [r for r, _ in ours], "baseline": [r for r, _ in base]}),
+        Figure("host /health server CPU per request", cpu, base_cpu, "µs", base_cpu / cpu, "reported", True,
+               samples={"ours": [c for _, c in ours], "baseline": [c for _, c in base]}),
+        Figure("boot to first /health 200", ours_boot * 1000, bare_boot * 1000, "ms", bare_boot / ours_boot,
+               "reported", True, notes="the executor boots the export plugin and its worker processes"),
+    ]
+
+
+def csv_export(sizes: Sizes) -> list[Figure]:
+    """1M synthetic records to CSV through /export/run vs a bare csv.writer loop over the same records."""
+    n = sizes.csv_records
+    with executor_server({"max_concurrent": 2}) as server, tempfile.TemporaryDirectory() as tmp:
+        _export(server.url, "csv", 1000)  # warm-up
+        ours, base = interleave(sizes.reps, lambda: _export(server.url, "csv", n),
+                                lambda: run_python(CSV_BASELINE, str(n), f"{tmp}/bare.csv")["seconds"])
+    ratio = median(base) / median(ours)
+    return [Figure(f"CSV {n:,} synthetic records via /export/run", n / median(ours), n / median(base), "rec/s",
+                   ratio, "≥ 0.85× bare csv.writer", ratio >= 0.85, samples={"ours_s": ours, "baseline_s": base})]
+
+
+def pdf_export(sizes: Sizes) -> list[Figure]:
+    """100k synthetic records to PDF vs a bare reportlab canvas loop with the same font."""
+    n = sizes.pdf_records
+    with executor_server({"max_concurrent": 2}) as server, tempfile.TemporaryDirectory() as tmp:
+        _export(server.url, "pdf", 500)
+        ours, base = interleave(sizes.reps, lambda: _export(server.url, "pdf", n),
+                                lambda: run_python(PDF_BASELINE, str(n), f"{tmp}/bare.pdf")["seconds"])
+    ratio = median(base) / median(ours)
+    return [Figure(f"PDF {n:,} synthetic records via /export/run", n / median(ours), n / median(base), "rec/s",
+                   ratio, "≥ 0.80× bare reportlab canvas", ratio >= 0.8, samples={"ours_s": ours, "baseline_s": base})]
+
+
+def _growth(server_pid: int, run: callable) -> float:  # type: ignore[valid-type]
+    idle = tree_rss(server_pid)
+    with PeakSampler(server_pid) as sampler:
+        run()
+    return (sampler.peak - idle) / MIB
+
+
+def memory(sizes: Sizes) -> list[Figure]:
+    """Peak RSS growth of the server's process tree, above idle after one warm-up export."""
+    figures = []
+    with executor_server({"max_concurrent": 5}) as server:
+        _export(server.url, "pdf", 2000)
+        for n in sizes.pdf_rss_records:
+            growth = _growth(server.pid, lambda n=n: _export(server.url, "pdf", n))
+            figures.append(Figure(f"peak RSS growth, PDF of {n:,} records", growth, None, "MiB", None,
+                                  "≤ 32 MiB", growth <= 32))
+        _export(server.url, "csv", 2000)
+        n = sizes.csv_rss_records
+
+        def five() -> None:
+            with concurrent.futures.ThreadPoolExecutor(5) as pool:
+                list(pool.map(lambda seed: _export(server.url, "csv", n, seed), range(5)))
+
+        growth = _growth(server.pid, five)
+        figures.append(Figure(f"peak RSS growth, 5 concurrent CSV of {n:,} records", growth, None, "MiB", None,
+                              "≤ 48 MiB", growth <= 48))
+    return figures
+
+
+def _latencies(url: str, count: int | None = None, until: list | None = None) -> list[float]:  # type: ignore[type-arg]
+    """Latencies (ms) of sequential GETs: ``count`` of them, or until every future in ``until`` is done."""
+    samples: list[float] = []
+    while (count is not None and len(samples) < count) or (until is not None and not all(f.done() for f in until)):
+        started = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _p(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def health_under_load(sizes: Sizes) -> list[Figure]:
+    """``/health`` latency while five CSV exports run, against the same server idle."""
+    with executor_server({"max_concurrent": 5}) as server:
+        _export(server.url, "csv", 1000)
+        idle = _latencies(f"{server.url}/health", count=300)
+        with concurrent.futures.ThreadPoolExecutor(5) as pool:
+            exports = [pool.submit(_export, server.url, "csv", sizes.busy_records, seed) for seed in range(5)]
+            busy = _latencies(f"{server.url}/health", until=exports)
+            for export in exports:
+                export.result()
+    p99 = _p(busy, 0.99)
+    return [
+        Figure("/health p50 during 5 exports", _p(busy, 0.5), _p(idle, 0.5), "ms", None, "reported", True),
+        Figure("/health p99 during 5 exports", p99, _p(idle, 0.99), "ms", None, "< 50 ms", p99 < 50,
+               notes=f"{len(busy)} samples while busy, baseline: the same server idle"),
+    ]
+
+
+def scaling(sizes: Sizes) -> list[Figure]:
+    """Records/s of 1 and 2 concurrent CSV exports, with process workers and with thread workers."""
+    n = sizes.scaling_records
+    figures = []
+    for kind in ("process", "thread"):
+        with executor_server({"max_concurrent": 5, "workers": kind}) as server:
+            _export(server.url, "csv", 1000)
+            rates = {}
+            for concurrency in (1, 2, 5):
+                def batch(c: int = concurrency) -> float:
+                    started = time.perf_counter()
+                    with concurrent.futures.ThreadPoolExecutor(c) as pool:
+                        list(pool.map(lambda seed: _export(server.url, "csv", n, seed), range(c)))
+                    return c * n / (time.perf_counter() - started)
+
+                rates[concurrency] = median([batch() for _ in range(max(1, sizes.reps - 2))])
+        speedup = rates[2] / rates[1]
+        figures.append(Figure(f"CSV throughput ×2 concurrent, {kind} workers", rates[2], rates[1], "rec/s", speedup,
+                              "≥ 1.6× one export" if kind == "process" else "reported",
+                              speedup >= 1.6 if kind == "process" else True,
+                              notes=f"5 concurrent: {rates[5]:,.0f} rec/s"))
+    return figures
+
+
+ALL = [host_overhead, csv_export, pdf_export, memory, health_under_load, scaling]
