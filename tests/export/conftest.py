@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable
 from typing import Any
@@ -33,3 +34,14 @@ def export_client(aiohttp_client, tmp_path) -> Callable[..., Any]:
         return await aiohttp_client(app)
 
     return build
+
+
+async def poll_status(client, predicate, timeout: float = 20.0) -> dict:
+    """Poll /export/status until ``predicate(status)`` holds (the condition the test waits for)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await (await client.get("/export/status")).json()
+        if predicate(status):
+            return status
+        assert asyncio.get_running_loop().time() < deadline, f"condition never held; last status {status}"
+        await asyncio.sleep(0.02)

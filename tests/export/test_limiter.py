@@ -10,6 +10,7 @@ import pytest
 
 from host.testing import sample_value
 from plugins.export.limiter import ExportLimiter, QueueFull
+from tests.export.conftest import poll_status
 from tests.export.helpers import make_gate, release
 
 
@@ -55,17 +56,6 @@ async def test_cancelled_waiter_leaves_the_queue():
     assert await asyncio.wait_for(limiter.wait(stayer), 5) == 0
     limiter.leave(holder)  # leaving twice gives nothing back twice
     assert limiter.running == 1
-
-
-async def poll_status(client, predicate, timeout: float = 20.0) -> dict:
-    """Poll /export/status until ``predicate(status)`` holds (the condition the test waits for)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status = await (await client.get("/export/status")).json()
-        if predicate(status):
-            return status
-        assert asyncio.get_running_loop().time() < deadline, f"condition never held; last status {status}"
-        await asyncio.sleep(0.02)
 
 
 def gated(gate: str, records: int = 10) -> dict:
