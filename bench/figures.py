@@ -9,10 +9,22 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
-from .common import (MIB, ROOT, Figure, PeakSampler, executor_server, free_port, get_json, interleave, median,
-                     pinned, post_json, run_python, tree_rss, wait_for_http)
+from .common import (
+    MIB,
+    ROOT,
+    Figure,
+    PeakSampler,
+    executor_server,
+    free_port,
+    interleave,
+    median,
+    pinned,
+    post_json,
+    run_python,
+    tree_rss,
+    wait_for_http,
+)
 from .load import load
 
 

@@ -27,13 +27,13 @@ _SECRET_NAME = re.compile(r"(secret|token|password|passwd|api_key|private_key)s?
 
 @dataclass(frozen=True)
 class Field:
-    """One configuration key: its type, default, a check, and whether it is secret.
+    """One configuration key: its type (``kind``), default, a check, and whether it is secret.
 
     ``check`` returns a problem such as ``"must be > 0"`` or ``None`` when the value is fine.
     ``item`` is the type of each element when ``type`` is ``list``.
     """
 
-    type: type | tuple[type, ...]
+    kind: type | tuple[type, ...]
     default: Any
     help: str = ""
     check: Callable[[Any], str | None] | None = None
@@ -86,9 +86,9 @@ def validate(schema: Schema, raw: Mapping[str, Any], path: str) -> dict[str, Any
         if value is None and spec.default is None:
             result[key] = None
             continue
-        if not _is_instance(value, spec.type):
+        if not _is_instance(value, spec.kind):
             raise ConfigError(
-                key_path, f"must be {_type_name(spec.type)}, got {type(value).__name__} {value!r}"
+                key_path, f"must be {_type_name(spec.kind)}, got {type(value).__name__} {value!r}"
             )
         if spec.item is not None:
             for index, element in enumerate(value):
@@ -103,7 +103,7 @@ def validate(schema: Schema, raw: Mapping[str, Any], path: str) -> dict[str, Any
             problem = spec.check(value)
             if problem:
                 raise ConfigError(key_path, f"{problem}, got {value!r}")
-        result[key] = float(value) if spec.type is float else value
+        result[key] = float(value) if spec.kind is float else value
     return result
 
 

@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
@@ -63,6 +64,10 @@ def _import_file(name: str, path: Path) -> ModuleType:
     return module
 
 
+def _given(obj: Any) -> Any:
+    return obj
+
+
 def dir_plugins(directory: Path) -> dict[str, Path]:
     """Every drop-in plugin in ``directory``: ``NAME.py`` files and ``NAME/`` packages."""
     found: dict[str, Path] = {}
@@ -102,17 +107,13 @@ def discover(
             entry(ep.name).candidates.append(Candidate(ENTRY_POINT, ep.value, ep.load, version))
     for dotted in module_paths:
         name = module_name_of(dotted)
-        entry(name).candidates.append(
-            Candidate(MODULE_PATH, dotted, lambda dotted=dotted: importlib.import_module(dotted))
-        )
+        entry(name).candidates.append(Candidate(MODULE_PATH, dotted, partial(importlib.import_module, dotted)))
     for directory in plugins_dirs:
         for name, path in dir_plugins(Path(directory)).items():
-            entry(name).candidates.append(
-                Candidate(PLUGINS_DIR, str(path), lambda name=name, path=path: _import_file(name, path))
-            )
+            entry(name).candidates.append(Candidate(PLUGINS_DIR, str(path), partial(_import_file, name, path)))
     for obj in given:
         name = getattr(obj, "PLUGIN_NAME", None) or module_name_of(getattr(obj, "__name__", type(obj).__name__))
-        entry(name).candidates.insert(0, Candidate(GIVEN, repr(obj), lambda obj=obj: obj))
+        entry(name).candidates.insert(0, Candidate(GIVEN, repr(obj), partial(_given, obj)))
 
     return list(by_name.values())
 

@@ -65,8 +65,8 @@ class HostMetrics(Collector):
                                         labels=["route", "method"])
         for (route, method), series in list(self._latency.items()):
             running, buckets = 0.0, []
-            for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), series[:-1]):
-                running += count
+            for bound, in_bucket in zip((*map(str, LATENCY_BUCKETS), "+Inf"), series[:-1], strict=True):
+                running += in_bucket
                 buckets.append((bound, running))
             latency.add_metric([route, method], buckets, series[-1])
         yield requests

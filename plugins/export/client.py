@@ -73,8 +73,9 @@ async def run_export(session: aiohttp.ClientSession, url: str, fmt: str, records
         async with session.post(f"{url}/export/run", json=body) as response:
             payload = await response.json(content_type=None)
             status = response.status
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-        return SeedResult(fmt, records, 0, 0, (time.perf_counter() - started) * 1000, "", f"{type(exc).__name__}: {exc}")
+    except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        return SeedResult(fmt, records, 0, 0, elapsed, "", f"{type(exc).__name__}: {exc}")
     elapsed = float(payload.get("processingTime") or (time.perf_counter() - started) * 1000)
     if status == 200:
         result = payload["result"]

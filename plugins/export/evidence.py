@@ -62,7 +62,7 @@ def server_at(url: str | None, workdir: Path, log: Path) -> Iterator[tuple[str, 
 
 
 def collect(url: str | None, out_root: Path) -> tuple[bool, Path]:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = out_root / stamp
     run_dir.mkdir(parents=True, exist_ok=False)
     reasons: list[str] = []

@@ -119,7 +119,9 @@ class RetentionReport:
     freed_bytes: int
 
 
-def apply_retention(directory: Path, ttl_hours: float, max_total_bytes: int, now: float | None = None) -> RetentionReport:
+def apply_retention(
+    directory: Path, ttl_hours: float, max_total_bytes: int, now: float | None = None
+) -> RetentionReport:
     """Delete finished export files older than ``ttl_hours``, then the oldest past ``max_total_bytes``."""
     now = time.time() if now is None else now
     files = []

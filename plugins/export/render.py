@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ class RenderTask:
     directory: str
     options: Mapping[str, Any]
     columns: list[str] | None = None
-    records: list[Mapping[str, Any]] | None = None
+    records: Sequence[Mapping[str, Any]] | None = None
     source_open: Callable[[Mapping[str, Any]], SourceRecords] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -61,13 +61,14 @@ def render(task: RenderTask, control: Control) -> RenderResult:
     started = time.perf_counter()
     output = AtomicOutput(Path(task.directory), task.stem)
     try:
+        records: Iterable[Mapping[str, Any]]
         if task.source_open is not None:
             source = task.source_open(task.params)
             records, columns, total = source.records, task.columns or source.columns, source.total
         else:
-            records = task.records or []
-            columns = task.columns or (list(records[0].keys()) if records else [])
-            total = len(records)
+            inline = task.records or []
+            columns = task.columns or (list(inline[0].keys()) if inline else [])
+            records, total = inline, len(inline)
         meta = replace(task.meta, total=total)
         options = {**task.options, "stem": task.stem, "work_dir": task.directory}
         with output as out:

@@ -91,7 +91,7 @@ class ExportService:
         return job, ticket, task
 
     def _task(self, job: ExportJob, request: ExportRequest) -> RenderTask:
-        stamp = dt.datetime.now(dt.timezone.utc)
+        stamp = dt.datetime.now(dt.UTC)
         return RenderTask(
             job_id=job.id,
             stem=f"export-{job.format}-{stamp:%Y%m%dT%H%M%SZ}-{job.id[:12]}",

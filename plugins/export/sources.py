@@ -13,7 +13,7 @@ SYNTHETIC_COLUMNS = ["id", "timestamp", "symbol", "side", "qty", "price", "pnl",
 MAX_SYNTHETIC_RECORDS = 10_000_000
 SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "TSLA", "NVDA", "META", "BTC-USD", "ETH-USD", "EURUSD")
 STATUSES = ("filled", "filled", "filled", "partial", "cancelled")
-EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def check_synthetic_params(params: Mapping[str, Any]) -> dict[str, Any]:

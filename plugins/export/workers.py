@@ -158,7 +158,7 @@ class ProcessWorkers:
         try:
             worker.conn.send("cancel")
             await asyncio.wait_for(asyncio.shield(outcome), CANCEL_GRACE_S)
-        except (asyncio.TimeoutError, ExportCancelled, RenderFailed, OSError):
+        except (TimeoutError, ExportCancelled, RenderFailed, OSError):
             pass
         if not outcome.done():
             outcome.cancel()

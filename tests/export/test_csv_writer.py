@@ -69,7 +69,7 @@ def test_neutralising_can_be_turned_off():
 
 
 def test_dates_booleans_and_missing_keys():
-    moment = dt.datetime(2026, 12, 3, 15, 4, 5, tzinfo=dt.timezone.utc)
+    moment = dt.datetime(2026, 12, 3, 15, 4, 5, tzinfo=dt.UTC)
     rows, _, _ = export_csv([{"at": moment, "day": dt.date(2026, 1, 2), "ok": True}, {"ok": False}],
                             ["at", "day", "ok"])
     assert rows[1] == ["2026-12-03T15:04:05+00:00", "2026-01-02", "true"]

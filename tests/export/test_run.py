@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+
 import pytest
 
 from host.testing import sample_value

@@ -123,7 +123,8 @@ async def test_missing_module_path_falls_back_to_plugins_dir(aiohttp_client, tmp
     assert (await client.get("/greet")).status == 200
     rec = plugin_record(app, "greeter")
     assert rec.source == "plugins dir"
-    assert rec.skipped[1] == "module path nowhere.greeter: import failed: ModuleNotFoundError: No module named 'nowhere'"
+    assert rec.skipped[1] == ("module path nowhere.greeter: import failed: ModuleNotFoundError: "
+                              "No module named 'nowhere'")
 
 
 async def test_every_file_in_a_plugins_dir_is_a_plugin(aiohttp_client, tmp_path, write_plugin):
