@@ -98,9 +98,9 @@ class AtomicOutput:
                 pass
 
 
-def remove_partials(directory: Path, stem: str = "*") -> None:
+def remove_partials(directory: Path, stem: str = "export-*") -> None:
     """Remove what an interrupted export of ``stem`` (every export by default) left: ``.part`` files, volumes."""
-    for leftover in directory.glob(f".{stem}.*"):
+    for leftover in [*directory.glob(f".{stem}{PART_SUFFIX}"), *directory.glob(f".{stem}.volumes-*")]:
         if leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
         else:

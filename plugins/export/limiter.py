@@ -52,13 +52,16 @@ class ExportLimiter:
         mean = sum(self._durations) / len(self._durations) if self._durations else 1.0
         return max(1, math.ceil(mean * (self.queued + 1) / self.max_concurrent))
 
-    def enter(self) -> Ticket:
-        """A ticket holding a slot now, or waiting in the queue; :class:`QueueFull` when neither fits."""
+    def enter(self, force: bool = False) -> Ticket:
+        """A ticket holding a slot now, or waiting in the queue; :class:`QueueFull` when neither fits.
+
+        ``force`` queues past ``max_queue``: for jobs already accepted before a restart.
+        """
         ticket = Ticket()
         if self._free and not self._waiting:
             ticket.slot = self._free.pop()
             ticket.granted.set_result(ticket.slot)
-        elif len(self._waiting) < self.max_queue:
+        elif force or len(self._waiting) < self.max_queue:
             self._waiting.append(ticket)
         else:
             raise QueueFull(self.retry_after(), self.queued)

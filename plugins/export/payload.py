@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ class ExportRequest:
     records: list[dict[str, Any]] | None = None
     source: DataSource | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    raw: bytes | None = None  # the JSON body as received, spooled as it is
 
     @property
     def records_total(self) -> int | None:
@@ -45,12 +46,19 @@ class ExportRequest:
         return self.params.get("records") if isinstance(self.params.get("records"), int) else None
 
 
-async def read_json_body(request: web.Request, max_bytes: int) -> Any:
-    """The parsed JSON body, read up to ``max_bytes`` (413 past it); big bodies parse off the loop."""
+def check_content_type(request: web.Request, allowed: tuple[str, ...]) -> str:
+    """The body's media type when it is one of ``allowed`` (``+json`` counts as JSON), else 415."""
     content_type = request.content_type
-    if content_type != "application/json" and not content_type.endswith("+json"):
+    if content_type.endswith("+json"):
+        content_type = "application/json"
+    if content_type not in allowed:
         raise BadRequest("unsupported_media_type",
-                         f"Content-Type must be application/json, got {content_type or 'none'!r}", 415)
+                         f"Content-Type must be {' or '.join(allowed)}, got {request.content_type or 'none'!r}", 415)
+    return content_type
+
+
+async def read_json_body(request: web.Request, max_bytes: int) -> tuple[bytes, Any]:
+    """The body and its parsed JSON, read up to ``max_bytes`` (413 past it); big bodies parse off the loop."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise BadRequest("payload_too_large",
                          f"body of {request.content_length} bytes is over max_body_bytes={max_bytes}", 413)
@@ -64,10 +72,53 @@ async def read_json_body(request: web.Request, max_bytes: int) -> Any:
     raw = b"".join(chunks)
     try:
         if size > PARSE_IN_THREAD_BYTES:
-            return await asyncio.to_thread(json.loads, raw)
-        return json.loads(raw)
+            return raw, await asyncio.to_thread(json.loads, raw)
+        return raw, json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("invalid_json", f"body is not valid JSON: {exc}") from None
+
+
+async def ndjson_lines(request: web.Request, max_line_bytes: int) -> AsyncIterator[tuple[int, bytes]]:
+    """``(line number, line)`` of an NDJSON body as it arrives; blank lines are skipped."""
+    pending = b""
+    number = 0
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if len(pending) > max_line_bytes:
+            raise BadRequest("line_too_long", f"line {number + len(lines) + 1} is over {max_line_bytes} bytes")
+        for line in lines:
+            number += 1
+            if line.strip():
+                yield number, line
+    if pending.strip():
+        yield number + 1, pending
+
+
+def ndjson_record(number: int, line: bytes) -> dict[str, Any]:
+    """One NDJSON line as a record, or a :class:`BadRequest` naming the line."""
+    try:
+        record = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("invalid_ndjson", f"line {number} is not valid JSON: {exc}") from None
+    if type(record) is not dict:
+        raise BadRequest("invalid_record", f"line {number} must be a JSON object, got {type(record).__name__}")
+    return record
+
+
+def query_request(query: Mapping[str, str], formats: Mapping[str, ExportFormat]) -> ExportRequest:
+    """The export options of an NDJSON request, from its query string."""
+    unknown = sorted(set(query) - {"format", "columns", "title", "user"})
+    if unknown:
+        raise BadRequest("unknown_parameter", f"unknown query parameter {unknown[0]!r} "
+                                              "(known: format, columns, title, user)")
+    body: dict[str, Any] = {key: query[key] for key in ("format", "title", "user") if key in query}
+    if "columns" in query:
+        body["columns"] = [c.strip() for c in query["columns"].split(",") if c.strip()]
+    body["data"] = []
+    request = parse_export_request(body, formats, {})
+    request.records = None
+    return request
 
 
 def _text(body: Mapping[str, Any], key: str, default: str) -> str:

@@ -6,8 +6,10 @@ This module runs inside the render workers (processes or threads), so it imports
 from __future__ import annotations
 
 import errno
+import itertools
+import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,9 @@ class RenderTask:
     records: Sequence[Mapping[str, Any]] | None = None
     source_open: Callable[[Mapping[str, Any]], SourceRecords] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    spool: str | None = None
+    spool_kind: str | None = None  # "json": the request body; "ndjson": one record a line
+    total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,18 @@ class RenderFailed(Exception):
         self.written = written
 
 
+def spooled_records(path: str, kind: str | None) -> Iterator[dict[str, Any]]:
+    """The records of a spooled input: the ``data`` of a JSON body, or the lines of an NDJSON one."""
+    if kind == "json":
+        with open(path, "rb") as spool:
+            yield from json.load(spool)["data"]
+        return
+    with open(path, "rb") as spool:
+        for line in spool:
+            if line.strip():
+                yield json.loads(line)
+
+
 def render(task: RenderTask, control: Control) -> RenderResult:
     """Run ``task``; raises :class:`RenderFailed` (with a reason) or :class:`ExportCancelled`."""
     started = time.perf_counter()
@@ -65,6 +82,12 @@ def render(task: RenderTask, control: Control) -> RenderResult:
         if task.source_open is not None:
             source = task.source_open(task.params)
             records, columns, total = source.records, task.columns or source.columns, source.total
+        elif task.spool is not None:
+            iterator = spooled_records(task.spool, task.spool_kind)
+            first = next(iterator, None)
+            columns = task.columns or (list(first.keys()) if first is not None else [])
+            records = iterator if first is None else itertools.chain([first], iterator)
+            total = task.total
         else:
             inline = task.records or []
             columns = task.columns or (list(inline[0].keys()) if inline else [])

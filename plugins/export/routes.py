@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -14,14 +16,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from host import is_draining
 
 from . import __version__
-from .jobs import CANCELLED, FINISHED, SUCCEEDED, ExportJob, utc_now
-from .limiter import QueueFull
-from .payload import BadRequest, parse_export_request, read_json_body
+from .jobs import CANCELLED, EXPIRED, FINISHED, STATUSES, SUCCEEDED, ExportJob, utc_now
+from .limiter import QueueFull, Ticket
+from .payload import (
+    BadRequest,
+    check_content_type,
+    ndjson_lines,
+    ndjson_record,
+    parse_export_request,
+    query_request,
+    read_json_body,
+)
 from .service import ExportService
 
 SERVICE = web.AppKey("export_service", ExportService)
 EXPORT_REGISTRY = web.AppKey("export_registry", CollectorRegistry)
 
+MAX_LINE_BYTES = 1024 * 1024
 routes = web.RouteTableDef()
 
 
@@ -41,25 +52,78 @@ def _result(job: ExportJob) -> dict[str, Any]:
     return result
 
 
+async def accept(request: web.Request) -> tuple[ExportJob, Ticket, asyncio.Task[None]] | web.Response:
+    """Read and check an export request (JSON or NDJSON), take a place, spool its input, start it."""
+    service = request.app[SERVICE]
+    if is_draining(request.app):
+        return failure(503, "draining", "the server is shutting down; retry on another instance or later",
+                       headers={"Retry-After": "5"})
+    ticket: Ticket | None = None
+    job: ExportJob | None = None
+    try:
+        kind = check_content_type(request, ("application/json", "application/x-ndjson"))
+        if kind == "application/json":
+            raw, body = await read_json_body(request, service.settings.max_body_bytes)
+            export = parse_export_request(body, service.formats, service.sources)
+            del body
+            ticket = service.admit()
+            job = service.new_job(export, "json" if export.records is not None else None)
+            if job.spool:
+                await service.spool_body(job, raw)
+        else:
+            export = query_request(request.query, service.formats)
+            ticket = service.admit()
+            job = service.new_job(export, "ndjson")
+            job.records_total = await spool_ndjson(request, job, service.settings.max_body_bytes * 64)
+    except BadRequest as exc:
+        _undo(service, ticket, job)
+        return failure(exc.status, exc.code, exc.message)
+    except QueueFull as exc:
+        service.metrics.rejected(export.format.name, "queue_full")
+        return failure(429, "export_queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)},
+                       retryAfter=exc.retry_after)
+    except OSError as exc:
+        _undo(service, ticket, job)
+        return failure(507, "spool_failed", f"could not store the export's input: {exc}")
+    except asyncio.CancelledError:
+        _undo(service, ticket, job)
+        raise
+    return job, ticket, service.start(job, ticket)
+
+
+def _undo(service: ExportService, ticket: Ticket | None, job: ExportJob | None) -> None:
+    if ticket is not None:
+        service.limiter.leave(ticket)
+    if job is not None and job.spool:
+        Path(job.spool).unlink(missing_ok=True)
+
+
+async def spool_ndjson(request: web.Request, job: ExportJob, max_bytes: int) -> int:
+    """Check NDJSON lines as they arrive and append them to the job's spool; the record count."""
+    assert job.spool is not None
+    count = size = 0
+    with open(job.spool, "wb") as spool:
+        async for number, line in ndjson_lines(request, MAX_LINE_BYTES):
+            size += len(line) + 1
+            if size > max_bytes:
+                raise BadRequest("payload_too_large", f"NDJSON body is over {max_bytes} bytes", 413)
+            ndjson_record(number, line)
+            spool.write(line + b"\n")
+            count += 1
+        spool.flush()
+        os.fsync(spool.fileno())
+    return count
+
+
 @routes.post("/export/run")
 async def run_export(request: web.Request) -> web.Response:
     """Export and wait: 200 with the result, 202 when it waited past ``queue_timeout_s``."""
     received = time.perf_counter()
     service = request.app[SERVICE]
-    if is_draining(request.app):
-        return failure(503, "draining", "the server is shutting down; retry on another instance or later",
-                       headers={"Retry-After": "5"})
-    try:
-        body = await read_json_body(request, service.settings.max_body_bytes)
-        export = parse_export_request(body, service.formats, service.sources)
-    except BadRequest as exc:
-        return failure(exc.status, exc.code, exc.message)
-    try:
-        job, ticket, task = service.submit(export)
-    except QueueFull as exc:
-        service.metrics.rejected(export.format.name, "queue_full")
-        return failure(429, "export_queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)},
-                       retryAfter=exc.retry_after)
+    accepted = await accept(request)
+    if isinstance(accepted, web.Response):
+        return accepted
+    job, ticket, task = accepted
     try:
         granted, _ = await asyncio.wait({ticket.granted}, timeout=service.settings.queue_timeout_s)
     except asyncio.CancelledError:  # the client went away while queued: give the place back
@@ -69,8 +133,8 @@ async def run_export(request: web.Request) -> web.Response:
         return web.json_response(
             {"success": True, "accepted": True, "job": job.summary(), "timestamp": utc_now(),
              "message": f"still queued after {service.settings.queue_timeout_s:g} s; the export goes on: "
-                        f"poll {job.summary()['url']}"},
-            status=202, headers={"Location": f"/export/jobs/{job.id}"})
+                        f"poll {job.url}"},
+            status=202, headers={"Location": job.url})
     try:
         await asyncio.wait({task})
     except asyncio.CancelledError:  # the client went away while rendering: stop and free the slot
@@ -84,6 +148,16 @@ async def run_export(request: web.Request) -> web.Response:
         return failure(409, "export_cancelled", "the export was cancelled before it finished", job=job.summary())
     return failure(500, job.error_code or "export_failed", job.error_message or "the export failed",
                    job=job.summary(), processingTime=elapsed_ms)
+
+
+@routes.post("/export/jobs")
+async def create_job(request: web.Request) -> web.Response:
+    """Accept an export and answer at once: 202 with the job and its ``Location``."""
+    accepted = await accept(request)
+    if isinstance(accepted, web.Response):
+        return accepted
+    job, _, _ = accepted
+    return web.json_response(job.as_json(), status=202, headers={"Location": job.url})
 
 
 @routes.get("/export/status")
@@ -115,18 +189,25 @@ def _job_or_404(request: web.Request) -> ExportJob:
 
 @routes.get("/export/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
-    """Jobs, newest first; ``?status=`` filters, ``?limit=`` (1..1000, default 100) pages."""
-    jobs = request.app[SERVICE].jobs.all()[::-1]
-    status = request.query.get("status")
-    if status:
-        jobs = [job for job in jobs if job.status == status]
+    """Jobs, newest first: ``?status=``, ``?limit=`` (1..1000, default 100), ``?cursor=`` from ``next_cursor``."""
+    unknown = sorted(set(request.query) - {"status", "limit", "cursor"})
+    if unknown:
+        return failure(400, "unknown_parameter",
+                       f"unknown query parameter {unknown[0]!r} (known: status, limit, cursor)")
+    status = request.query.get("status") or None
+    if status is not None and status not in STATUSES:
+        return failure(400, "invalid_status", f"'status' must be one of {', '.join(STATUSES)}, got {status!r}")
     try:
         limit = int(request.query.get("limit", "100"))
         if not 1 <= limit <= 1000:
             raise ValueError
     except ValueError:
         return failure(400, "invalid_limit", f"'limit' must be an integer 1..1000, got {request.query['limit']!r}")
-    return web.json_response({"jobs": [job.as_json() for job in jobs[:limit]]})
+    cursor = request.query.get("cursor") or None
+    if cursor is not None and not cursor.isdigit():
+        return failure(400, "invalid_cursor", f"'cursor' must be a value of next_cursor, got {cursor!r}")
+    jobs, next_cursor = request.app[SERVICE].jobs.page(status, limit, cursor)
+    return web.json_response({"jobs": [job.as_json() for job in jobs], "next_cursor": next_cursor})
 
 
 @routes.get("/export/jobs/{job_id}")
@@ -158,12 +239,13 @@ async def delete_job(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     job = _job_or_404(request)
     if job.status not in FINISHED:
-        service.cancel(job)
-        await job.finished.wait()
+        if service.cancel(job):
+            await job.finished.wait()
     elif job.status == SUCCEEDED:
         path = service.file_of(job)
         if path is not None:
             path.unlink(missing_ok=True)
-        job.mark_finished("expired", None, None)
+        job.mark_finished(EXPIRED, None, None)
+        service.jobs.save(job)
     return web.json_response(job.as_json())
 

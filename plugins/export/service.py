@@ -1,4 +1,9 @@
-"""The export service of one app: limiter, workers, jobs and metrics, and the life of one export."""
+"""The export service of one app: limiter, workers, the durable job store, metrics, and the life of a job.
+
+A job is accepted only once its input is on disk (the spool) and its row is in the store; from then on a
+restart loses nothing: queued jobs run again, a job that was running is retried once from its spool and
+then marked ``failed`` with code ``interrupted``.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from .config import ExportSettings
 from .files import apply_retention, prepare_dir
-from .jobs import CANCELLED, EXPIRED, FAILED, SUCCEEDED, ExportJob, JobStore
+from .jobs import CANCELLED, EXPIRED, FAILED, QUEUED, RUNNING, SUCCEEDED, ExportJob, JobStore, SqliteJobStore
 from .limiter import ExportLimiter, Ticket
 from .metrics import ExportMetrics
 from .payload import ExportRequest
@@ -24,6 +30,7 @@ log = logging.getLogger("executor.export")
 
 MEMORY_SAMPLE_S = 0.5
 RETENTION_EVERY_S = 600.0
+MAX_ATTEMPTS = 2
 
 
 class ExportService:
@@ -34,27 +41,48 @@ class ExportService:
         self.formats = formats
         self.sources = sources
         self.limiter = ExportLimiter(settings.max_concurrent, settings.max_queue)
-        self.jobs = JobStore()
         self.workers: WorkerPool = make_workers(settings.workers, settings.max_concurrent)
+        self.spool_dir = settings.dir / ".spool"
+        self.jobs: JobStore
         self.tasks: set[asyncio.Task[None]] = set()
         self.running_formats: dict[str, str] = {}
+        self.stopping = False
         metrics.bind(lambda: self.limiter.running, lambda: self.limiter.queued)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[ExportService]:
-        """Start the workers and the periodic chores; at exit cancel what is left and stop the workers."""
+        """Open the store, start the workers, take up unfinished jobs; at exit stop it all (jobs stay queued)."""
         prepare_dir(self.settings.dir)
+        self.spool_dir.mkdir(mode=0o700, exist_ok=True)
+        self.jobs = SqliteJobStore(self.settings.dir / ".jobs.sqlite")
         self.workers.start()
+        self._recover()
         chores = [asyncio.create_task(self._sample_memory()), asyncio.create_task(self._retention_loop())]
         try:
             yield self
         finally:
+            self.stopping = True  # cancelled jobs keep their stored state: they run again at the next start
             for task in chores + list(self.tasks):
                 task.cancel()
             await asyncio.gather(*chores, *self.tasks, return_exceptions=True)
             await self.workers.close()
+            self.jobs.close()
+
+    def _recover(self) -> None:
+        for job in self.jobs.unfinished():
+            if job.status == RUNNING and job.attempts >= MAX_ATTEMPTS:
+                job.mark_finished(FAILED, "interrupted", f"the server stopped while this export ran "
+                                                         f"({job.attempts} attempts)")
+                self.jobs.save(job)
+                self._drop_spool(job)
+                continue
+            if job.status == RUNNING:
+                log.warning("export %s was running when the server stopped: retrying from its spool", job.id)
+            job.status = QUEUED
+            self.jobs.save(job)
+            self.start(job, self.limiter.enter(force=True))
 
     async def _sample_memory(self) -> None:
         while True:
@@ -70,50 +98,95 @@ class ExportService:
     def retention(self) -> list[str]:
         """Delete files past ``ttl_hours`` / ``max_total_bytes``; their jobs read ``expired``."""
         report = apply_retention(self.settings.dir, self.settings.ttl_hours, self.settings.max_total_bytes)
-        by_name = self.jobs.by_filename()
-        for name in report.deleted:
-            job = by_name.get(name)
-            if job is not None and job.status == SUCCEEDED:
-                job.mark_finished(EXPIRED)
+        if report.deleted:
+            by_name = self.jobs.succeeded_files()
+            for name in report.deleted:
+                job = by_name.get(name)
+                if job is not None:
+                    job.mark_finished(EXPIRED, None, None)
+                    self.jobs.save(job)
         return report.deleted
 
-    # -- one export ---------------------------------------------------------------------------------
+    # -- accepting a job ----------------------------------------------------------------------------
 
-    def submit(self, request: ExportRequest) -> tuple[ExportJob, Ticket, asyncio.Task[None]]:
-        """Take a place in the limiter (:class:`QueueFull` when there is none) and start the export."""
-        job = ExportJob(format=request.format.name, title=request.title, user=request.user)
+    def admit(self) -> Ticket:
+        """A place in the limiter, or :class:`QueueFull` (nothing is spooled before this)."""
+        return self.limiter.enter()
+
+    def new_job(self, request: ExportRequest, spool_kind: str | None = None) -> ExportJob:
+        job = ExportJob(format=request.format.name, title=request.title, user=request.user,
+                        columns=request.columns, source=request.source.name if request.source else None,
+                        params=request.params)
         job.records_total = request.records_total
-        ticket = self.limiter.enter()
-        self.jobs.add(job)
-        task = asyncio.create_task(self._execute(job, ticket, request), name=job.id)
+        if spool_kind is not None:
+            job.spool, job.spool_kind = str(self.spool_dir / f"{job.id}.{spool_kind}"), spool_kind
+        return job
+
+    async def spool_body(self, job: ExportJob, raw: bytes) -> None:
+        """Write a JSON body to the job's spool and fsync it, off the event loop."""
+        assert job.spool is not None
+
+        def write() -> None:
+            with open(job.spool, "wb") as spool:  # type: ignore[arg-type]
+                spool.write(raw)
+                spool.flush()
+                os.fsync(spool.fileno())
+
+        await asyncio.to_thread(write)
+
+    def start(self, job: ExportJob, ticket: Ticket) -> asyncio.Task[None]:
+        """Keep the job in the store (its input is already spooled) and run it when its turn comes."""
+        if job.seq is None:
+            self.jobs.add(job)
+        task = asyncio.create_task(self._execute(job, ticket), name=job.id)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        return job, ticket, task
+        return task
 
-    def _task(self, job: ExportJob, request: ExportRequest) -> RenderTask:
+    def submit(self, request: ExportRequest) -> tuple[ExportJob, Ticket, asyncio.Task[None]]:
+        """Admit and start a job whose input needs no spool (a source); for tests and tools."""
+        ticket = self.admit()
+        job = self.new_job(request)
+        return job, ticket, self.start(job, ticket)
+
+    def _drop_spool(self, job: ExportJob) -> None:
+        if job.spool:
+            Path(job.spool).unlink(missing_ok=True)
+
+    # -- running a job ------------------------------------------------------------------------------
+
+    def _task(self, job: ExportJob) -> RenderTask:
+        fmt = self.formats.get(job.format)
+        if fmt is None:
+            raise RenderFailed("unknown_format", f"format {job.format!r} is no longer registered")
+        source = self.sources.get(job.source) if job.source else None
+        if job.source and source is None:
+            raise RenderFailed("unknown_source", f"source {job.source!r} is no longer registered")
         stamp = dt.datetime.now(dt.UTC)
         return RenderTask(
             job_id=job.id,
             stem=f"export-{job.format}-{stamp:%Y%m%dT%H%M%SZ}-{job.id[:12]}",
-            writer=request.format.write,
-            meta=Meta(title=request.title, user=request.user,
+            writer=fmt.write,
+            meta=Meta(title=job.title, user=job.user,
                       generated_at=stamp.isoformat(timespec="seconds").replace("+00:00", "Z")),
             directory=str(self.settings.dir),
             options=self.settings.render_options(),
-            columns=request.columns,
-            records=request.records,
-            source_open=request.source.open if request.source else None,
-            params=request.params,
+            columns=job.columns,
+            source_open=source.open if source else None,
+            params=job.params,
+            spool=job.spool,
+            spool_kind=job.spool_kind,
+            total=job.records_total,
         )
 
-    async def _execute(self, job: ExportJob, ticket: Ticket, request: ExportRequest) -> None:
+    async def _execute(self, job: ExportJob, ticket: Ticket) -> None:
         try:
             slot = await self.limiter.wait(ticket)
         except asyncio.CancelledError:
-            job.mark_finished(CANCELLED, "cancelled", "cancelled while queued")
-            self.metrics.rejected(job.format, "cancelled")
+            self._finish_cancelled(job, "cancelled while queued")
             raise
         job.mark_running()
+        self.jobs.save(job)
         self.metrics.started(job.format, job.user)
         self.running_formats[job.id] = job.format
         started = time.perf_counter()
@@ -122,14 +195,17 @@ class ExportService:
             job.records_written = records
 
         try:
-            result = await self.workers.run(slot, self._task(job, request), progress)
+            result = await self.workers.run(slot, self._task(job), progress)
         except (asyncio.CancelledError, ExportCancelled):
-            job.mark_finished(CANCELLED, "cancelled", "the export was cancelled")
-            self.metrics.rejected(job.format, "cancelled")
+            if self.stopping:
+                raise  # the server stops: the job stays as it is in the store, to run again at restart
+            self._finish_cancelled(job, "the export was cancelled")
             raise
         except RenderFailed as exc:
             job.bytes = exc.written
             job.mark_finished(FAILED, exc.reason, exc.message)
+            self.jobs.save(job)
+            self._drop_spool(job)
             self.metrics.failed(job.format, job.user, exc.reason, job.records_written, exc.written,
                                 time.perf_counter() - started)
             log.warning("export %s failed: %s: %s", job.id, exc.reason, exc.message)
@@ -137,13 +213,26 @@ class ExportService:
             job.records_written, job.bytes, job.sha256 = result.records, result.bytes, result.sha256
             job.filename, job.content_type = result.filename, result.content_type
             job.pages, job.volumes, job.parts = result.pages, result.volumes, result.parts
+            job.records_total = result.records
             job.mark_finished(SUCCEEDED)
+            self.jobs.save(job)
+            self._drop_spool(job)
             self.metrics.succeeded(job.format, job.user, result.records, result.bytes,
                                    time.perf_counter() - started)
         finally:
             self.running_formats.pop(job.id, None)
             self.metrics.sample_memory(job.format, self.workers.pids())
             self.limiter.leave(ticket, time.perf_counter() - started)
+
+    def _finish_cancelled(self, job: ExportJob, message: str) -> None:
+        if self.stopping:
+            return  # shutting down: a queued job stays queued for the next start
+        job.mark_finished(CANCELLED, "cancelled", message)
+        self.jobs.save(job)
+        self._drop_spool(job)
+        self.metrics.rejected(job.format, "cancelled")
+
+    # -- queries and commands -----------------------------------------------------------------------
 
     def file_of(self, job: ExportJob) -> Path | None:
         if job.status != SUCCEEDED or not job.filename:
@@ -156,8 +245,10 @@ class ExportService:
             return "saturated"
         return "busy" if self.limiter.running >= self.limiter.max_concurrent else "ready"
 
-    def cancel(self, job: ExportJob) -> None:
+    def cancel(self, job: ExportJob) -> bool:
+        """Cancel a queued or running job's task; False when it has none here."""
         for task in self.tasks:
             if task.get_name() == job.id:
                 task.cancel()
-
+                return True
+        return False

@@ -45,3 +45,12 @@ async def poll_status(client, predicate, timeout: float = 20.0) -> dict:
             return status
         assert asyncio.get_running_loop().time() < deadline, f"condition never held; last status {status}"
         await asyncio.sleep(0.02)
+
+
+def leftovers(directory) -> list[str]:
+    """Everything in an exports dir but the job store: export files, partial files, spooled inputs."""
+    found = [p.name for p in directory.iterdir() if not p.name.startswith(".jobs.sqlite") and p.name != ".spool"]
+    spool = directory / ".spool"
+    if spool.is_dir():
+        found += [f".spool/{p.name}" for p in spool.iterdir()]
+    return sorted(found)
