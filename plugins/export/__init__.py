@@ -17,7 +17,11 @@ from host import hookimpl
 __version__ = "0.1.0"
 host_version = ">=0.1,<1"
 
-from . import hookspecs  # noqa: E402 - after __version__, which routes reads
+from . import (
+    hookspecs,  # noqa: E402 - after __version__, which routes reads
+    openapi,  # noqa: E402, F401 - adds GET /export/openapi.json to the routes
+    stream,  # noqa: E402, F401 - adds POST /export/stream to the routes
+)
 from .config import SCHEMA, ExportSettings  # noqa: E402
 from .csv_writer import write_csv  # noqa: E402
 from .metrics import ExportMetrics  # noqa: E402
@@ -25,6 +29,7 @@ from .pdf_writer import write_pdf  # noqa: E402
 from .routes import EXPORT_REGISTRY, SERVICE, routes  # noqa: E402
 from .service import ExportService  # noqa: E402
 from .sources import SYNTHETIC  # noqa: E402
+from .sql import sql_sources  # noqa: E402
 from .types import DataSource, ExportFormat  # noqa: E402
 
 METRICS = web.AppKey("export_metrics", ExportMetrics)
@@ -79,7 +84,7 @@ def _collect(results: list[list[Any]], kind: str) -> dict[str, Any]:
 def register_lifespan(app: web.Application, config: dict[str, Any], hook: Any) -> Any:
     settings = ExportSettings.from_config(config)
     formats = _collect(hook.export_register_formats(), "format")
-    sources = _collect(hook.export_register_sources(), "source")
+    sources = _collect([*hook.export_register_sources(), sql_sources(settings.sources)], "source")
     service = ExportService(settings, app[METRICS], formats, sources)
     app[SERVICE] = service
     return service.running()

@@ -9,6 +9,8 @@ from typing import Any
 
 from host import Field, non_negative, positive
 
+from .sql import check_sources
+
 MIB = 1024 * 1024
 
 DEJAVU_CANDIDATES = (
@@ -31,6 +33,8 @@ SCHEMA: dict[str, Any] = {
     "ttl_hours": Field(float, 24.0, "export files older than this are deleted (0: never)", check=non_negative),
     "max_total_bytes": Field(int, 10 * 1024 * MIB, "oldest export files are deleted past this total (0: no cap)",
                              check=non_negative),
+    "sources": Field(dict, {}, "named SQL data sources: [plugins.export.sources.NAME] kind, path, query, params",
+                     check=lambda sources: check_sources(sources)),
     "csv": {
         "neutralise_formulas": Field(bool, True, "prefix text cells a spreadsheet would run as a formula with '"),
     },
@@ -79,6 +83,7 @@ class ExportSettings:
     max_pages_per_volume: int
     max_user_labels: int
     success_window: int
+    sources: dict[str, Any]
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ExportSettings:
@@ -98,6 +103,7 @@ class ExportSettings:
             max_pages_per_volume=config["pdf"]["max_pages_per_volume"],
             max_user_labels=config["metrics"]["max_user_labels"],
             success_window=config["metrics"]["success_window"],
+            sources=config["sources"],
         )
 
     def render_options(self) -> dict[str, Any]:

@@ -73,6 +73,40 @@ def _columns(chunk: list[Record], columns: list[str], getters: list[Any]) -> lis
         return [[record.get(column) for record in chunk] for column in columns]
 
 
+def _write_chunk(writer: Any, chunk: list[Record], columns: list[str], getters: list[Any], neutralise: bool) -> None:
+    by_column = _columns(chunk, columns, getters)
+    for index, values in enumerate(by_column):
+        if not _clean(values, neutralise):
+            by_column[index] = [cell(value, neutralise) for value in values]
+    writer.writerows(zip(*by_column))  # noqa: B905 - columns of one chunk, equal by construction
+
+
+class CsvEncoder:
+    """CSV text a chunk at a time, for responses streamed while their input still arrives."""
+
+    def __init__(self, columns: list[str], neutralise: bool = True) -> None:
+        self.columns = columns
+        self.neutralise = neutralise
+        self._getters = [itemgetter(column) for column in columns]
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+
+    def _take(self) -> str:
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text
+
+    def header(self) -> str:
+        self._writer.writerow([cell(c, self.neutralise) for c in self.columns])
+        return self._take()
+
+    def encode(self, chunk: list[Record]) -> str:
+        for start in range(0, len(chunk), BATCH_ROWS):
+            _write_chunk(self._writer, chunk[start:start + BATCH_ROWS], self.columns, self._getters, self.neutralise)
+        return self._take()
+
+
 def write_csv(
     records: Iterable[Record],
     columns: list[str],
@@ -93,11 +127,7 @@ def write_csv(
         batch = min(chunk_rows, BATCH_ROWS)
         written = reported = 0
         while chunk := list(islice(iterator, batch)):
-            by_column = _columns(chunk, columns, getters)
-            for index, values in enumerate(by_column):
-                if not _clean(values, neutralise):
-                    by_column[index] = [cell(value, neutralise) for value in values]
-            writer.writerows(zip(*by_column))  # noqa: B905 - columns of one chunk, equal by construction
+            _write_chunk(writer, chunk, columns, getters, neutralise)
             written += len(chunk)
             if written - reported >= chunk_rows:
                 text.flush()

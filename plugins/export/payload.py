@@ -78,8 +78,9 @@ async def read_json_body(request: web.Request, max_bytes: int) -> tuple[bytes, A
         raise BadRequest("invalid_json", f"body is not valid JSON: {exc}") from None
 
 
-async def ndjson_lines(request: web.Request, max_line_bytes: int) -> AsyncIterator[tuple[int, bytes]]:
-    """``(line number, line)`` of an NDJSON body as it arrives; blank lines are skipped."""
+async def ndjson_lines(request: web.Request, max_line_bytes: int) -> AsyncIterator[list[tuple[int, bytes]]]:
+    """``(line number, line)`` pairs of an NDJSON body, a list for each piece of the body as it arrives
+    (so a slow sender's lines are seen at once); blank lines are skipped."""
     pending = b""
     number = 0
     async for chunk in request.content.iter_chunked(256 * 1024):
@@ -87,12 +88,15 @@ async def ndjson_lines(request: web.Request, max_line_bytes: int) -> AsyncIterat
         *lines, pending = pending.split(b"\n")
         if len(pending) > max_line_bytes:
             raise BadRequest("line_too_long", f"line {number + len(lines) + 1} is over {max_line_bytes} bytes")
+        found = []
         for line in lines:
             number += 1
             if line.strip():
-                yield number, line
+                found.append((number, line))
+        if found:
+            yield found
     if pending.strip():
-        yield number + 1, pending
+        yield [(number + 1, pending)]
 
 
 def ndjson_record(number: int, line: bytes) -> dict[str, Any]:

@@ -103,13 +103,14 @@ async def spool_ndjson(request: web.Request, job: ExportJob, max_bytes: int) -> 
     assert job.spool is not None
     count = size = 0
     with open(job.spool, "wb") as spool:
-        async for number, line in ndjson_lines(request, MAX_LINE_BYTES):
-            size += len(line) + 1
-            if size > max_bytes:
-                raise BadRequest("payload_too_large", f"NDJSON body is over {max_bytes} bytes", 413)
-            ndjson_record(number, line)
-            spool.write(line + b"\n")
-            count += 1
+        async for lines in ndjson_lines(request, MAX_LINE_BYTES):
+            for number, line in lines:
+                size += len(line) + 1
+                if size > max_bytes:
+                    raise BadRequest("payload_too_large", f"NDJSON body is over {max_bytes} bytes", 413)
+                ndjson_record(number, line)
+                spool.write(line + b"\n")
+                count += 1
         spool.flush()
         os.fsync(spool.fileno())
     return count

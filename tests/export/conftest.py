@@ -12,6 +12,7 @@ import pytest
 import plugins.export as export
 from host.config import deep_merge
 from host.testing import make_app
+from plugins.export.jobs import FINISHED
 from tests.export import helpers
 
 
@@ -54,3 +55,14 @@ def leftovers(directory) -> list[str]:
     if spool.is_dir():
         found += [f".spool/{p.name}" for p in spool.iterdir()]
     return sorted(found)
+
+
+async def poll_job(client, url: str, predicate=lambda job: job["status"] in FINISHED, timeout: float = 60.0) -> dict:
+    """Poll a job until ``predicate(job)`` holds (by default: until it has finished)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        job = await (await client.get(url)).json()
+        if predicate(job):
+            return job
+        assert asyncio.get_running_loop().time() < deadline, f"job never got there; last {job}"
+        await asyncio.sleep(0.02)
