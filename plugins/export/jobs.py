@@ -199,7 +199,8 @@ class SqliteJobStore:
         return found[0] if found else None
 
     def page(self, status: str | None, limit: int, cursor: str | None) -> tuple[list[ExportJob], str | None]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         if status:
             clauses.append("status = ?")
             args.append(status)

@@ -8,13 +8,14 @@ from aiohttp import web
 
 from .routes import routes
 
-ERROR = {
+ERROR_OBJECT: dict[str, Any] = {"type": "object", "required": ["code", "message"],
+                                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}
+ERROR: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
     "properties": {
         "success": {"type": "boolean", "const": False},
-        "error": {"type": "object", "required": ["code", "message"],
-                  "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+        "error": ERROR_OBJECT,
     },
 }
 EXPORT_REQUEST = {
@@ -29,11 +30,13 @@ EXPORT_REQUEST = {
         "user": {"type": "string", "default": "anonymous"},
     },
 }
-JOB = {
+STATUS_SCHEMA: dict[str, Any] = {"type": "string",
+                                 "enum": ["queued", "running", "succeeded", "failed", "cancelled", "expired"]}
+JOB: dict[str, Any] = {
     "type": "object",
     "properties": {
         "id": {"type": "string"},
-        "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled", "expired"]},
+        "status": STATUS_SCHEMA,
         "format": {"type": "string"}, "title": {"type": "string"}, "user": {"type": "string"},
         "source": {"type": ["string", "null"]},
         "progress": {"type": "object", "properties": {"records_written": {"type": "integer"},
@@ -43,7 +46,7 @@ JOB = {
         "pages": {"type": ["integer", "null"]}, "volumes": {"type": ["integer", "null"]},
         "parts": {"type": "array", "items": {"type": "object"}},
         "attempts": {"type": "integer"},
-        "error": {"oneOf": [{"type": "null"}, ERROR["properties"]["error"]]},
+        "error": {"oneOf": [{"type": "null"}, ERROR_OBJECT]},
         "created_at": {"type": "string"}, "started_at": {"type": ["string", "null"]},
         "finished_at": {"type": ["string", "null"]}, "url": {"type": "string"},
         "download": {"type": ["string", "null"]},
@@ -88,7 +91,7 @@ def document(version: str) -> dict[str, Any]:
                                        **_errors(400, 413, 415, 429, 503, 507)}},
                 "get": {"summary": "Jobs, newest first",
                         "parameters": [
-                            {"name": "status", "in": "query", "schema": JOB["properties"]["status"]},
+                            {"name": "status", "in": "query", "schema": STATUS_SCHEMA},
                             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                                         "maximum": 1000}},
                             {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
