@@ -148,6 +148,16 @@ class Server:
         return self.process.pid
 
 
+def toml_table(name: str, values: dict[str, Any]) -> list[str]:
+    """``values`` as TOML lines under ``[name]``, sub-tables after the keys (JSON scalars are TOML scalars)."""
+    lines = [f"[{name}]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in values.items() if not isinstance(value, dict)]
+    for key, value in values.items():
+        if isinstance(value, dict):
+            lines += toml_table(f"{name}.{key}", value)
+    return lines
+
+
 def pinned(command: list[str], cpu: int | None) -> list[str]:
     """``command`` pinned to one CPU with taskset (when there is one), so A/B runs share the same core."""
     if cpu is None or shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
@@ -163,12 +173,7 @@ def executor_server(export: dict[str, Any] | None = None, plugins: bool = True,
         port = free_port()
         section = {"dir": f"{workdir}/exports", **(export or {})}
         lines = ["[host]", "autoload = false", f"plugins = {json.dumps(['plugins.export'] if plugins else [])}",
-                 'log_level = "warning"', "[plugins.export]"]
-        tables = {key: value for key, value in section.items() if isinstance(value, dict)}
-        lines += [f"{key} = {json.dumps(value)}" for key, value in section.items() if key not in tables]
-        for table, values in tables.items():
-            lines.append(f"[plugins.export.{table}]")
-            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+                 'log_level = "warning"', *toml_table("plugins.export", section)]
         config = Path(workdir) / "bench.toml"
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         command = [sys.executable, str(ROOT / "run_dev.py"), "--port", str(port), "--config", str(config)]

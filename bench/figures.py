@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from .common import (
     MIB,
@@ -238,4 +240,127 @@ def scaling(sizes: Sizes) -> list[Figure]:
     return figures
 
 
-ALL = [host_overhead, csv_export, pdf_export, memory, health_under_load, scaling]
+SQLITE_BASELINE = """
+import csv, json, os, sqlite3, sys, time
+path, out = sys.argv[1], sys.argv[2]
+t = time.perf_counter()
+db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+cursor = db.execute("SELECT * FROM trades")
+with open(out, "w", newline="", encoding="utf-8") as f:
+    w = csv.writer(f)
+    w.writerow([d[0] for d in cursor.description])
+    n = 0
+    while rows := cursor.fetchmany(1000):
+        w.writerows(rows)
+        n += len(rows)
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": n}))
+"""
+
+
+def _make_table(path: Path, rows: int) -> None:
+    import random
+    import sqlite3
+
+    rng = random.Random(1)
+    symbols = ("AAPL", "MSFT", "GOOG", "AMZN", "TSLA")
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE trades (id INTEGER PRIMARY KEY, ts TEXT, symbol TEXT, qty INTEGER, price REAL)")
+        db.executemany("INSERT INTO trades VALUES (?, ?, ?, ?, ?)",
+                       ((i, f"2026-01-01T00:{i % 60:02d}:{i % 60:02d}Z", symbols[i % 5], rng.randint(1, 1000),
+                         round(rng.random() * 1000, 2)) for i in range(1, rows + 1)))
+
+
+def _stream_get(url: str, pid: int, method: str = "GET", body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[float, int, float]:
+    """(seconds, bytes, peak RSS growth MiB) of one streamed response, read to the end."""
+    idle = tree_rss(pid)
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    with PeakSampler(pid) as sampler:
+        started = time.perf_counter()
+        size = 0
+        with urllib.request.urlopen(request, timeout=3600) as response:
+            while chunk := response.read(1 << 20):
+                size += len(chunk)
+        seconds = time.perf_counter() - started
+    return seconds, size, (sampler.peak - idle) / MIB
+
+
+def _ndjson_roundtrip(url: str, pid: int, path: Path) -> tuple[float, float]:
+    """Upload an NDJSON file while reading the CSV that comes back (a streaming client must do both at once,
+    or the two directions block each other); (seconds, peak RSS growth MiB of the server tree)."""
+    import asyncio
+
+    import aiohttp
+
+    async def run() -> float:
+        async def body():
+            with path.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    yield chunk
+
+        started = time.perf_counter()
+        async with aiohttp.ClientSession() as session, session.post(
+                url, data=body(), headers={"Content-Type": "application/x-ndjson"}) as response:
+            async for _ in response.content.iter_chunked(1 << 20):
+                pass
+        return time.perf_counter() - started
+
+    idle = tree_rss(pid)
+    with PeakSampler(pid) as sampler:
+        seconds = asyncio.run(run())
+    return seconds, (sampler.peak - idle) / MIB
+
+
+def sqlite_stream(sizes: Sizes) -> list[Figure]:
+    """A SQLite table streamed as CSV: /export/stream vs Datasette's ?_stream=on vs a bare sqlite3 loop;
+    and NDJSON in, CSV out."""
+    rows = sizes.csv_records
+    figures = []
+    with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as tmp:
+        db = Path(tmp) / "bench.db"
+        _make_table(db, rows)
+        sources = {"trades": {"kind": "sqlite", "path": str(db), "query": "SELECT * FROM trades", "params": {}}}
+        port = free_port()
+        datasette = subprocess.Popen([sys.executable, "-m", "datasette", "serve", str(db), "--port", str(port),
+                                      "--setting", "max_csv_mb", "0", "--setting", "sql_time_limit_ms", "600000"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/-/versions.json")
+            with executor_server({"sources": sources}) as server:
+                body = json.dumps({"source": "trades"}).encode()
+                stream_url = f"{server.url}/export/stream"
+                json_headers = {"Content-Type": "application/json"}
+                _stream_get(stream_url, server.pid, "POST", body, json_headers)  # warm-up
+                ours, bare, theirs, ours_rss, their_rss = [], [], [], [], []
+                for _ in range(max(1, sizes.reps - 2)):
+                    seconds, _, growth = _stream_get(stream_url, server.pid, "POST", body, json_headers)
+                    ours.append(seconds)
+                    ours_rss.append(growth)
+                    bare.append(run_python(SQLITE_BASELINE, str(db), f"{tmp}/bare.csv")["seconds"])
+                    seconds, _, growth = _stream_get(
+                        f"http://127.0.0.1:{port}/bench/trades.csv?_stream=on&_size=max", datasette.pid)
+                    theirs.append(seconds)
+                    their_rss.append(growth)
+                ndjson = Path(tmp) / "in.ndjson"
+                with ndjson.open("w") as out:
+                    for i in range(rows):
+                        out.write(json.dumps({"id": i, "symbol": "AAPL", "qty": i % 1000, "price": i * 0.01}) + "\n")
+                nd_seconds, nd_growth = _ndjson_roundtrip(stream_url, server.pid, ndjson)
+        finally:
+            datasette.terminate()
+            datasette.wait(10)
+    ratio = median(bare) / median(ours)
+    figures.append(Figure(f"SQLite {rows:,} rows → CSV via /export/stream", rows / median(ours), rows / median(bare),
+                          "rows/s", ratio, "≥ 0.75× bare sqlite3 → csv.writer", ratio >= 0.75,
+                          notes=f"Datasette ?_stream=on: {rows / median(theirs):,.0f} rows/s "
+                                f"({median(theirs) / median(ours):.1f}× slower than ours)"))
+    figures.append(Figure(f"SQLite {rows:,} rows, Datasette ?_stream=on", rows / median(theirs), rows / median(bare),
+                          "rows/s", median(bare) / median(theirs), "reported", True))
+    figures.append(Figure("peak RSS growth, /export/stream of the table", median(ours_rss), median(their_rss), "MiB",
+                          None, "reported (baseline: Datasette)", True))
+    figures.append(Figure(f"peak RSS growth, {rows:,} NDJSON lines in → CSV out", nd_growth, None, "MiB", None,
+                          "≤ 100 MiB", nd_growth <= 100, notes=f"{rows / nd_seconds:,.0f} lines/s"))
+    return figures
+
+
+ALL = [host_overhead, csv_export, pdf_export, memory, health_under_load, scaling, sqlite_stream]

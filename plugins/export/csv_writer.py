@@ -15,7 +15,7 @@ import datetime as dt
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from operator import itemgetter
 from typing import Any
@@ -56,7 +56,7 @@ def cell(value: Any, neutralise: bool = True) -> Any:
     return str(value)
 
 
-def _clean(values: list[Any], neutralise: bool) -> bool:
+def _clean(values: Sequence[Any], neutralise: bool) -> bool:
     """Whether a column of one chunk can be written as it is (decided with C-level operations only)."""
     kinds = set(map(type, values))
     if kinds <= _PLAIN_TYPES:
@@ -73,11 +73,18 @@ def _columns(chunk: list[Record], columns: list[str], getters: list[Any]) -> lis
         return [[record.get(column) for record in chunk] for column in columns]
 
 
-def _write_chunk(writer: Any, chunk: list[Record], columns: list[str], getters: list[Any], neutralise: bool) -> None:
-    by_column = _columns(chunk, columns, getters)
-    for index, values in enumerate(by_column):
-        if not _clean(values, neutralise):
-            by_column[index] = [cell(value, neutralise) for value in values]
+def _write_chunk(writer: Any, chunk: list[Any], columns: list[str], getters: list[Any], neutralise: bool) -> None:
+    if type(chunk[0]) is tuple:  # rows already in column order (a SQL source): check, then write them as they are
+        by_column: list[Any] = list(zip(*chunk))  # noqa: B905 - rows of one query have one width
+        dirty = [index for index, values in enumerate(by_column) if not _clean(values, neutralise)]
+        if not dirty:
+            writer.writerows(chunk)
+            return
+    else:
+        by_column = _columns(chunk, columns, getters)
+        dirty = [index for index, values in enumerate(by_column) if not _clean(values, neutralise)]
+    for index in dirty:
+        by_column[index] = [cell(value, neutralise) for value in by_column[index]]
     writer.writerows(zip(*by_column))  # noqa: B905 - columns of one chunk, equal by construction
 
 

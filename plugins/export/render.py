@@ -11,9 +11,11 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from .csv_writer import write_csv
 from .files import AtomicOutput
 from .types import Control, ExportCancelled, Meta, SourceRecords, Writer
 
@@ -73,6 +75,21 @@ def spooled_records(path: str, kind: str | None) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def rows_for(source: SourceRecords, columns: list[str], as_dicts: bool) -> Iterator[Any]:
+    """A tuple source's rows for ``columns``: tuples in that order, or dicts for writers that want them."""
+    if as_dicts:
+        return (dict(zip(source.columns, row, strict=True)) for row in source.records)
+    if columns == source.columns:
+        return source.records
+    missing = [column for column in columns if column not in source.columns]
+    if missing:
+        raise RenderFailed("invalid_columns", f"the source has no column {missing[0]!r}")
+    pick = itemgetter(*(source.columns.index(column) for column in columns))
+    if len(columns) == 1:
+        return ((value,) for value in map(pick, source.records))
+    return map(pick, source.records)
+
+
 def render(task: RenderTask, control: Control) -> RenderResult:
     """Run ``task``; raises :class:`RenderFailed` (with a reason) or :class:`ExportCancelled`."""
     started = time.perf_counter()
@@ -82,6 +99,8 @@ def render(task: RenderTask, control: Control) -> RenderResult:
         if task.source_open is not None:
             source = task.source_open(task.params)
             records, columns, total = source.records, task.columns or source.columns, source.total
+            if source.tuples:
+                records = rows_for(source, columns, as_dicts=task.writer is not write_csv)
         elif task.spool is not None:
             iterator = spooled_records(task.spool, task.spool_kind)
             first = next(iterator, None)

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .types import DataSource, Record, SourceRecords
+from .types import DataSource, SourceRecords
 
 FETCH_ROWS = 1000
 PARAM_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
@@ -91,11 +91,10 @@ def check_sql_params(spec: Mapping[str, Any], params: Mapping[str, Any]) -> dict
     return checked
 
 
-def _rows(cursor: sqlite3.Cursor, columns: list[str], connection: sqlite3.Connection) -> Iterator[Record]:
+def _rows(cursor: sqlite3.Cursor, connection: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
     try:
         while rows := cursor.fetchmany(FETCH_ROWS):
-            for row in rows:
-                yield dict(zip(columns, row, strict=True))
+            yield from rows
     finally:
         connection.close()
 
@@ -107,7 +106,7 @@ def open_sqlite(spec: Mapping[str, Any], params: Mapping[str, Any]) -> SourceRec
     connection.execute("PRAGMA query_only = ON")
     cursor = connection.execute(spec["query"], checked)
     columns = [description[0] for description in cursor.description]
-    return SourceRecords(columns, _rows(cursor, columns, connection), None)
+    return SourceRecords(columns, _rows(cursor, connection), None, tuples=True)
 
 
 def sql_sources(configured: Mapping[str, Mapping[str, Any]]) -> list[DataSource]:

@@ -22,11 +22,12 @@ from host import is_draining
 from .csv_writer import CsvEncoder
 from .limiter import QueueFull
 from .payload import BadRequest, check_content_type, ndjson_lines, ndjson_record, parse_export_request, read_json_body
+from .render import RenderFailed, rows_for
 from .routes import MAX_LINE_BYTES, SERVICE, failure, routes
 from .types import Record
 
 BATCH = 1000
-SOURCE_BATCH = 5000
+SOURCE_BATCH = 20000
 STREAM_PARAMS = frozenset({"format", "columns", "title", "user"})
 
 
@@ -60,10 +61,39 @@ async def _ndjson_batches(request: web.Request) -> AsyncIterator[list[Record]]:
         raise StreamFailed(exc.code, exc.message) from None
 
 
-async def _iterator_batches(records: Iterator[Record], size: int) -> AsyncIterator[list[Record]]:
-    """Batches of a (possibly blocking) iterator, each pulled in a thread so the event loop stays free."""
-    while batch := await asyncio.to_thread(lambda: list(islice(records, size))):
-        yield batch
+class Counter:
+    """Records sent so far (for the metrics)."""
+
+    records = 0
+
+
+async def _encoded_batches(records: Iterator[Any], encoder: CsvEncoder, size: int,
+                           counter: Counter) -> AsyncIterator[bytes]:
+    """The header, then CSV of ``records`` pulled, encoded and turned to bytes a batch at a time in a thread
+    (so a blocking source never holds the event loop, which only sends)."""
+    yield encoder.header().encode()
+
+    def next_chunk() -> bytes:
+        batch = list(islice(records, size))
+        counter.records += len(batch)
+        return encoder.encode(batch).encode() if batch else b""
+
+    while chunk := await asyncio.to_thread(next_chunk):
+        yield chunk
+
+
+async def _ndjson_texts(batches: AsyncIterator[list[Record]], columns: list[str] | None, neutralise: bool,
+                        counter: Counter) -> AsyncIterator[bytes]:
+    """CSV text of NDJSON records as they arrive; the header goes out with the request when columns are given."""
+    encoder = CsvEncoder(columns, neutralise) if columns else None
+    if encoder is not None:
+        yield encoder.header().encode()
+    async for batch in batches:
+        if encoder is None:
+            encoder = CsvEncoder(list(batch[0].keys()), neutralise)
+            yield encoder.header().encode()
+        counter.records += len(batch)
+        yield encoder.encode(batch).encode()
 
 
 @routes.post("/export/stream")
@@ -71,6 +101,8 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     if is_draining(request.app):
         return failure(503, "draining", "the server is shutting down", headers={"Retry-After": "5"})
+    neutralise = service.settings.neutralise_formulas
+    counter = Counter()
     try:
         unknown = sorted(set(request.query) - STREAM_PARAMS)
         if unknown:
@@ -80,24 +112,28 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
             raise BadRequest("unknown_format", "only format=csv can be streamed; use /export/run for others")
         columns = [c.strip() for c in request.query.get("columns", "").split(",") if c.strip()] or None
         kind = check_content_type(request, ("application/json", "application/x-ndjson"))
-        batches: AsyncIterator[list[Record]]
+        texts: AsyncIterator[bytes]
         if kind == "application/json":
             _, body = await read_json_body(request, service.settings.max_body_bytes)
             if isinstance(body, dict):
                 body = {**body, "format": "csv", **({"columns": columns} if columns else {})}
             export = parse_export_request(body, service.formats, service.sources)
-            columns = export.columns
+            user = export.user
             if export.source is not None:
                 opened = await asyncio.to_thread(export.source.open, export.params)
-                columns = columns or opened.columns
-                batches = _iterator_batches(opened.records, SOURCE_BATCH)
+                wanted = export.columns or opened.columns
+                try:
+                    rows = rows_for(opened, wanted, as_dicts=False) if opened.tuples else opened.records
+                except RenderFailed as exc:
+                    raise BadRequest(exc.reason, exc.message) from None
+                texts = _encoded_batches(rows, CsvEncoder(wanted, neutralise), SOURCE_BATCH, counter)
             else:
                 records = export.records or []
-                batches = _iterator_batches(iter(records), BATCH)
-            user = export.user
+                wanted = export.columns or (list(records[0].keys()) if records else [])
+                texts = _encoded_batches(iter(records), CsvEncoder(wanted, neutralise), BATCH, counter)
         else:
-            batches = _ndjson_batches(request)
             user = request.query.get("user", "anonymous")
+            texts = _ndjson_texts(_ndjson_batches(request), columns, neutralise, counter)
         ticket = service.admit()
     except BadRequest as exc:
         return failure(exc.status, exc.code, exc.message)
@@ -107,13 +143,13 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
                        retryAfter=exc.retry_after)
     try:
         await service.limiter.wait(ticket)
-        return await _respond(request, service, batches, columns, user)
+        return await _respond(request, service, texts, user, counter)
     finally:
         service.limiter.leave(ticket)
 
 
-async def _respond(request: web.Request, service: Any, batches: AsyncIterator[list[Record]],
-                   columns: list[str] | None, user: str) -> web.StreamResponse:
+async def _respond(request: web.Request, service: Any, texts: AsyncIterator[bytes], user: str,
+                   counter: Counter) -> web.StreamResponse:
     metrics = service.metrics
     headers = {"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": 'attachment; filename="export.csv"',
                "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"}
@@ -124,25 +160,18 @@ async def _respond(request: web.Request, service: Any, batches: AsyncIterator[li
     send = _Sender(response, gzip)
     started = time.perf_counter()
     metrics.started("csv", user)
-    encoder: CsvEncoder | None = CsvEncoder(columns, service.settings.neutralise_formulas) if columns else None
     await response.prepare(request)
-    written = nbytes = 0
-    if encoder is not None:
-        nbytes += await send(encoder.header().encode())
+    nbytes = 0
     try:
-        async for batch in batches:
-            if encoder is None:
-                encoder = CsvEncoder(list(batch[0].keys()), service.settings.neutralise_formulas)
-                nbytes += await send(encoder.header().encode())
-            nbytes += await send(encoder.encode(batch).encode())
-            written += len(batch)
+        async for data in texts:
+            nbytes += await send(data)
     except StreamFailed as exc:
         await send(error_line(exc.code, exc.message))
-        metrics.failed("csv", user, exc.code, written, nbytes, time.perf_counter() - started)
+        metrics.failed("csv", user, exc.code, counter.records, nbytes, time.perf_counter() - started)
         await send.close()
         return response
     await send.close()
-    metrics.succeeded("csv", user, written, nbytes, time.perf_counter() - started)
+    metrics.succeeded("csv", user, counter.records, nbytes, time.perf_counter() - started)
     return response
 
 

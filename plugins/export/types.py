@@ -65,11 +65,16 @@ class ExportFormat:
 
 @dataclass(frozen=True)
 class SourceRecords:
-    """What a data source opens: its columns, a lazy iterator of records, the total when known."""
+    """What a data source opens: its columns, a lazy iterator of records, the total when known.
+
+    With ``tuples``, records are tuples in ``columns`` order (cheaper than dicts; the CSV writer takes them
+    as they are, other writers get dicts).
+    """
 
     columns: list[str]
-    records: Iterator[Record]
+    records: Iterator[Any]
     total: int | None = None
+    tuples: bool = False
 
 
 @dataclass(frozen=True)
