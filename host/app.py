@@ -49,11 +49,6 @@ def begin_drain(app: web.Application) -> None:
     app[STATE_KEY].draining = True
 
 
-def _route_template(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
-
-
 def _error_from_http(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
     if exc.content_type == "application/json":
         return exc  # already a JSON error from a plugin
@@ -69,15 +64,18 @@ def _error_from_http(request: web.Request, exc: web.HTTPException) -> web.Stream
 
 def _host_middleware(app: web.Application, metrics: HostMetrics) -> Any:
     state, host = app[STATE_KEY], app[HOST_KEY]
+    clock, observe = time.perf_counter, metrics.observe
 
     @web.middleware
     async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
+        started = clock()
         state.inflight += 1
         status = 500
         try:
-            for mw in reversed(host.active_middlewares):
-                handler = functools.partial(mw, handler=handler)
+            middlewares = host.active_middlewares
+            if middlewares:
+                for mw in reversed(middlewares):
+                    handler = functools.partial(mw, handler=handler)
             try:
                 response = await handler(request)
             except web.HTTPException as exc:
@@ -92,7 +90,7 @@ def _host_middleware(app: web.Application, metrics: HostMetrics) -> Any:
             return response
         finally:
             state.inflight -= 1
-            metrics.observe(_route_template(request), request.method, status, time.perf_counter() - started)
+            observe(request.match_info.route.resource, request.method, status, clock() - started)
 
     return host_middleware
 

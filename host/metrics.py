@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -34,6 +34,10 @@ class PluginStatusCollector(Collector):
         yield boot
 
 
+def _template(resource: Any) -> str:
+    return resource.canonical if resource is not None else "unmatched"
+
+
 class HostMetrics(Collector):
     """HTTP request metrics, kept as plain numbers on the hot path and turned into families at scrape time.
 
@@ -42,32 +46,34 @@ class HostMetrics(Collector):
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._requests: dict[tuple[str, str, int], int] = {}
-        self._latency: dict[tuple[str, str], list[float]] = {}  # bucket counts..., then sum
+        # keyed by the route's resource (None when no route matched); its template is read at scrape time
+        self._requests: dict[tuple[Any, str, int], int] = {}
+        self._latency: dict[tuple[Any, str], list[float]] = {}  # bucket counts..., then sum
         registry.register(self)
 
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
+    def observe(self, resource: Any, method: str, status: int, seconds: float) -> None:
+        """Count one request; ``resource`` is ``request.match_info.route.resource``."""
+        key = (resource, method, status)
         self._requests[key] = self._requests.get(key, 0) + 1
-        series = self._latency.get((route, method))
+        series = self._latency.get((resource, method))
         if series is None:
-            series = self._latency[(route, method)] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+            series = self._latency[(resource, method)] = [0.0] * (len(LATENCY_BUCKETS) + 2)
         series[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         series[-1] += seconds
 
     def collect(self) -> Iterable[CounterMetricFamily | HistogramMetricFamily]:
         requests = CounterMetricFamily("executor_http_requests", "HTTP requests by route template, method and status",
                                        labels=["route", "method", "status"])
-        for (route, method, status), count in list(self._requests.items()):
-            requests.add_metric([route, method, str(status)], count)
+        for (resource, method, status), count in list(self._requests.items()):
+            requests.add_metric([_template(resource), method, str(status)], count)
         latency = HistogramMetricFamily("executor_http_request_duration_seconds",
                                         "HTTP request latency by route template and method",
                                         labels=["route", "method"])
-        for (route, method), series in list(self._latency.items()):
+        for (resource, method), series in list(self._latency.items()):
             running, buckets = 0.0, []
             for bound, in_bucket in zip((*map(str, LATENCY_BUCKETS), "+Inf"), series[:-1], strict=True):
                 running += in_bucket
                 buckets.append((bound, running))
-            latency.add_metric([route, method], buckets, series[-1])
+            latency.add_metric([_template(resource), method], buckets, series[-1])
         yield requests
         yield latency
