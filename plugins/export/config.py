@@ -28,6 +28,13 @@ SCHEMA: dict[str, Any] = {
                              check=non_negative),
     "max_body_bytes": Field(int, 64 * MIB, "largest JSON body of POST /export/run", check=positive),
     "chunk_rows": Field(int, 1000, "rows written per chunk", check=positive),
+    "limits": {
+        "max_records": Field(int, 10_000_000, "records one export may have (inline or NDJSON)", check=positive),
+        "max_columns": Field(int, 1000, "columns (and keys of one record) an export may have", check=positive),
+        "max_cell_chars": Field(int, 32_767, "characters of one text cell (a spreadsheet's own limit)",
+                                check=positive),
+        "max_depth": Field(int, 16, "nesting depth of a value inside a record", check=positive),
+    },
     "workers": Field(str, "process", "where rendering runs: a pool of processes or of threads",
                      choices=("process", "thread")),
     "ttl_hours": Field(float, 24.0, "export files older than this are deleted (0: never)", check=non_negative),
@@ -84,6 +91,7 @@ class ExportSettings:
     max_user_labels: int
     success_window: int
     sources: dict[str, Any]
+    limits: dict[str, int]
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ExportSettings:
@@ -104,6 +112,7 @@ class ExportSettings:
             max_user_labels=config["metrics"]["max_user_labels"],
             success_window=config["metrics"]["success_window"],
             sources=config["sources"],
+            limits=dict(config["limits"]),
         )
 
     def render_options(self) -> dict[str, Any]:

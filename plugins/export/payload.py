@@ -18,6 +18,62 @@ PARSE_IN_THREAD_BYTES = 1024 * 1024
 KNOWN_FIELDS = frozenset({"format", "data", "columns", "title", "user", "source", "params"})
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one export request may hold; each limit defends memory, disk or a reader of the file."""
+
+    max_records: int = 10_000_000
+    max_columns: int = 1000
+    max_cell_chars: int = 32_767
+    max_depth: int = 16
+
+
+class DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise DuplicateKey(f"duplicate key {duplicate!r} in one object")
+    return obj
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads(data: bytes | str) -> Any:
+    """Strict JSON: no NaN/Infinity, no duplicate keys (a key given twice is ambiguous, so it is refused)."""
+    return json.loads(data, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
+
+
+def _depth(value: Any, limit: int, depth: int = 1) -> bool:
+    """Whether ``value`` nests deeper than ``limit``."""
+    if depth > limit:
+        return True
+    children = value.values() if type(value) is dict else value
+    return any(_depth(child, limit, depth + 1) for child in children if type(child) in (dict, list))
+
+
+def check_record(record: Any, where: str, limits: Limits) -> None:
+    """One record against the limits; a :class:`BadRequest` naming where it is."""
+    if type(record) is not dict:
+        raise BadRequest("invalid_record", f"{where} must be an object, got {type(record).__name__}")
+    if len(record) > limits.max_columns:
+        raise BadRequest("too_many_columns", f"{where} has {len(record)} keys, over max_columns={limits.max_columns}")
+    for key, value in record.items():
+        kind = type(value)
+        if kind is str:
+            if len(value) > limits.max_cell_chars:
+                raise BadRequest("cell_too_long", f"{where}.{key} has {len(value)} characters, over "
+                                                  f"max_cell_chars={limits.max_cell_chars}")
+        elif (kind is dict or kind is list) and _depth(value, limits.max_depth):
+            raise BadRequest("too_deep", f"{where}.{key} nests deeper than max_depth={limits.max_depth}")
+
+
 class BadRequest(Exception):
     """A request the export plugin refuses, with its HTTP status and error code."""
 
@@ -72,8 +128,12 @@ async def read_json_body(request: web.Request, max_bytes: int) -> tuple[bytes, A
     raw = b"".join(chunks)
     try:
         if size > PARSE_IN_THREAD_BYTES:
-            return raw, await asyncio.to_thread(json.loads, raw)
-        return raw, json.loads(raw)
+            return raw, await asyncio.to_thread(loads, raw)
+        return raw, loads(raw)
+    except DuplicateKey as exc:
+        raise BadRequest("duplicate_key", f"body is ambiguous: {exc}") from None
+    except RecursionError:
+        raise BadRequest("too_deep", "body nests too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("invalid_json", f"body is not valid JSON: {exc}") from None
 
@@ -99,18 +159,26 @@ async def ndjson_lines(request: web.Request, max_line_bytes: int) -> AsyncIterat
         yield [(number + 1, pending)]
 
 
-def ndjson_record(number: int, line: bytes) -> dict[str, Any]:
+def ndjson_record(number: int, line: bytes, limits: Limits) -> dict[str, Any]:
     """One NDJSON line as a record, or a :class:`BadRequest` naming the line."""
     try:
-        record = json.loads(line)
+        record = loads(line)
+    except DuplicateKey as exc:
+        raise BadRequest("duplicate_key", f"line {number} is ambiguous: {exc}") from None
+    except RecursionError:
+        raise BadRequest("too_deep", f"line {number} nests too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("invalid_ndjson", f"line {number} is not valid JSON: {exc}") from None
     if type(record) is not dict:
         raise BadRequest("invalid_record", f"line {number} must be a JSON object, got {type(record).__name__}")
+    check_record(record, f"line {number}", limits)
+    if number > limits.max_records:
+        raise BadRequest("too_many_records", f"more than max_records={limits.max_records} lines")
     return record
 
 
-def query_request(query: Mapping[str, str], formats: Mapping[str, ExportFormat]) -> ExportRequest:
+def query_request(query: Mapping[str, str], formats: Mapping[str, ExportFormat],
+                  limits: Limits = Limits()) -> ExportRequest:
     """The export options of an NDJSON request, from its query string."""
     unknown = sorted(set(query) - {"format", "columns", "title", "user"})
     if unknown:
@@ -120,7 +188,7 @@ def query_request(query: Mapping[str, str], formats: Mapping[str, ExportFormat])
     if "columns" in query:
         body["columns"] = [c.strip() for c in query["columns"].split(",") if c.strip()]
     body["data"] = []
-    request = parse_export_request(body, formats, {})
+    request = parse_export_request(body, formats, {}, limits)
     request.records = None
     return request
 
@@ -134,11 +202,14 @@ def _text(body: Mapping[str, Any], key: str, default: str) -> str:
     return value
 
 
-def parse_export_request(body: Any, formats: Mapping[str, ExportFormat],
-                         sources: Mapping[str, DataSource]) -> ExportRequest:
+def parse_export_request(body: Any, formats: Mapping[str, ExportFormat], sources: Mapping[str, DataSource],
+                         limits: Limits = Limits()) -> ExportRequest:
     """Check a decoded body and build the :class:`ExportRequest`."""
     if not isinstance(body, dict):
         raise BadRequest("invalid_body", f"body must be a JSON object, got {type(body).__name__}")
+    unknown = sorted(set(body) - KNOWN_FIELDS)
+    if unknown:
+        raise BadRequest("unknown_field", f"unknown field {unknown[0]!r} (known: {', '.join(sorted(KNOWN_FIELDS))})")
     fmt_name = body.get("format", "csv")
     if fmt_name not in formats:
         raise BadRequest("unknown_format", f"unknown format {fmt_name!r} (known: {', '.join(sorted(formats))})")
@@ -146,6 +217,8 @@ def parse_export_request(body: Any, formats: Mapping[str, ExportFormat],
     if columns is not None:
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
             raise BadRequest("invalid_columns", "'columns' must be a list of strings")
+        if len(columns) > limits.max_columns:
+            raise BadRequest("too_many_columns", f"{len(columns)} columns, over max_columns={limits.max_columns}")
         if not columns:
             columns = None
     request = ExportRequest(format=formats[fmt_name], title=_text(body, "title", DEFAULT_TITLE),
@@ -168,8 +241,9 @@ def parse_export_request(body: Any, formats: Mapping[str, ExportFormat],
     data = body["data"]
     if not isinstance(data, list):
         raise BadRequest("invalid_data", f"'data' must be an array of records, got {type(data).__name__}")
+    if len(data) > limits.max_records:
+        raise BadRequest("too_many_records", f"{len(data)} records, over max_records={limits.max_records}")
     for index, record in enumerate(data):
-        if type(record) is not dict:
-            raise BadRequest("invalid_record", f"data[{index}] must be an object, got {type(record).__name__}")
+        check_record(record, f"data[{index}]", limits)
     request.records = data
     return request

@@ -19,6 +19,7 @@ from . import __version__
 from .jobs import CANCELLED, EXPIRED, FINISHED, STATUSES, SUCCEEDED, ExportJob, utc_now
 from .limiter import QueueFull, Ticket
 from .payload import (
+    PARSE_IN_THREAD_BYTES,
     BadRequest,
     check_content_type,
     ndjson_lines,
@@ -63,15 +64,22 @@ async def accept(request: web.Request) -> tuple[ExportJob, Ticket, asyncio.Task[
     try:
         kind = check_content_type(request, ("application/json", "application/x-ndjson"))
         if kind == "application/json":
+            if request.query:
+                raise BadRequest("unknown_parameter", f"unknown query parameter {sorted(request.query)[0]!r}: a JSON "
+                                                      "request carries its options in the body")
             raw, body = await read_json_body(request, service.settings.max_body_bytes)
-            export = parse_export_request(body, service.formats, service.sources)
+            if len(raw) > PARSE_IN_THREAD_BYTES:  # checking every record of a big body: off the event loop
+                export = await asyncio.to_thread(parse_export_request, body, service.formats, service.sources,
+                                                 service.limits)
+            else:
+                export = parse_export_request(body, service.formats, service.sources, service.limits)
             del body
             ticket = service.admit()
             job = service.new_job(export, "json" if export.records is not None else None)
             if job.spool:
                 await service.spool_body(job, raw)
         else:
-            export = query_request(request.query, service.formats)
+            export = query_request(request.query, service.formats, service.limits)
             ticket = service.admit()
             job = service.new_job(export, "ndjson")
             job.records_total = await spool_ndjson(request, job, service.settings.max_body_bytes * 64)
@@ -102,13 +110,14 @@ async def spool_ndjson(request: web.Request, job: ExportJob, max_bytes: int) -> 
     """Check NDJSON lines as they arrive and append them to the job's spool; the record count."""
     assert job.spool is not None
     count = size = 0
+    limits = request.app[SERVICE].limits
     with open(job.spool, "wb") as spool:
         async for lines in ndjson_lines(request, MAX_LINE_BYTES):
             for number, line in lines:
                 size += len(line) + 1
                 if size > max_bytes:
                     raise BadRequest("payload_too_large", f"NDJSON body is over {max_bytes} bytes", 413)
-                ndjson_record(number, line)
+                ndjson_record(number, line, limits)
                 spool.write(line + b"\n")
                 count += 1
         spool.flush()

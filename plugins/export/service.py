@@ -21,7 +21,7 @@ from .files import apply_retention, prepare_dir
 from .jobs import CANCELLED, EXPIRED, FAILED, QUEUED, RUNNING, SUCCEEDED, ExportJob, JobStore, SqliteJobStore
 from .limiter import ExportLimiter, Ticket
 from .metrics import ExportMetrics
-from .payload import ExportRequest
+from .payload import ExportRequest, Limits
 from .render import RenderFailed, RenderTask
 from .types import DataSource, ExportCancelled, ExportFormat, Meta
 from .workers import WorkerPool, make_workers
@@ -41,6 +41,7 @@ class ExportService:
         self.formats = formats
         self.sources = sources
         self.limiter = ExportLimiter(settings.max_concurrent, settings.max_queue)
+        self.limits = Limits(**settings.limits)
         self.workers: WorkerPool = make_workers(settings.workers, settings.max_concurrent)
         self.spool_dir = settings.dir / ".spool"
         self.jobs: JobStore
@@ -235,10 +236,13 @@ class ExportService:
     # -- queries and commands -----------------------------------------------------------------------
 
     def file_of(self, job: ExportJob) -> Path | None:
-        if job.status != SUCCEEDED or not job.filename:
+        """A succeeded job's file: a regular file directly in the exports dir, never a link or anything outside."""
+        if job.status != SUCCEEDED or not job.filename or "/" in job.filename or job.filename.startswith("."):
             return None
         path = self.settings.dir / job.filename
-        return path if path.is_file() else None
+        if path.is_symlink() or not path.is_file() or path.resolve().parent != self.settings.dir.resolve():
+            return None
+        return path
 
     def status(self) -> str:
         if self.limiter.queued >= self.limiter.max_queue and self.limiter.running >= self.limiter.max_concurrent:

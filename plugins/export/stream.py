@@ -21,7 +21,15 @@ from host import is_draining
 
 from .csv_writer import CsvEncoder
 from .limiter import QueueFull
-from .payload import BadRequest, check_content_type, ndjson_lines, ndjson_record, parse_export_request, read_json_body
+from .payload import (
+    BadRequest,
+    Limits,
+    check_content_type,
+    ndjson_lines,
+    ndjson_record,
+    parse_export_request,
+    read_json_body,
+)
 from .render import RenderFailed, rows_for
 from .routes import MAX_LINE_BYTES, SERVICE, failure, routes
 from .types import Record
@@ -42,13 +50,13 @@ class StreamFailed(Exception):
         self.code, self.message = code, message
 
 
-async def _ndjson_batches(request: web.Request) -> AsyncIterator[list[Record]]:
+async def _ndjson_batches(request: web.Request, limits: Limits) -> AsyncIterator[list[Record]]:
     """Records as they arrive: a batch for each piece of the body (at most ``BATCH`` records)."""
     batch: list[Record] = []
     try:
         async for lines in ndjson_lines(request, MAX_LINE_BYTES):
             for number, line in lines:
-                batch.append(ndjson_record(number, line))
+                batch.append(ndjson_record(number, line, limits))
                 if len(batch) >= BATCH:
                     yield batch
                     batch = []
@@ -117,7 +125,7 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
             _, body = await read_json_body(request, service.settings.max_body_bytes)
             if isinstance(body, dict):
                 body = {**body, "format": "csv", **({"columns": columns} if columns else {})}
-            export = parse_export_request(body, service.formats, service.sources)
+            export = parse_export_request(body, service.formats, service.sources, service.limits)
             user = export.user
             if export.source is not None:
                 opened = await asyncio.to_thread(export.source.open, export.params)
@@ -133,7 +141,7 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
                 texts = _encoded_batches(iter(records), CsvEncoder(wanted, neutralise), BATCH, counter)
         else:
             user = request.query.get("user", "anonymous")
-            texts = _ndjson_texts(_ndjson_batches(request), columns, neutralise, counter)
+            texts = _ndjson_texts(_ndjson_batches(request, service.limits), columns, neutralise, counter)
         ticket = service.admit()
     except BadRequest as exc:
         return failure(exc.status, exc.code, exc.message)

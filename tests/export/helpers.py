@@ -50,7 +50,7 @@ def export_register_sources() -> list[DataSource]:
 
 @hookimpl
 def export_register_formats() -> list[ExportFormat]:
-    return [BOOM]
+    return [BOOM, FULL_DISK]
 
 
 def make_gate(directory: os.PathLike[str] | str, name: str) -> str:
@@ -63,3 +63,14 @@ def release(gate: str) -> None:
     """Open the FIFO for writing and close it: the blocked reader goes on."""
     fd = os.open(gate, os.O_WRONLY)
     os.close(fd)
+
+
+def write_enospc(records: Any, columns: list[str], meta: Meta, out: Any, options: Any, control: Any) -> WriteStats:
+    """A writer whose disk fills up after the first bytes."""
+    import errno
+
+    out.write(b"a few bytes before the disk fills\n")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+FULL_DISK = ExportFormat("fulldisk", write_enospc, "fails with ENOSPC")
