@@ -211,7 +211,7 @@ def parse_export_request(body: Any, formats: Mapping[str, ExportFormat], sources
     if unknown:
         raise BadRequest("unknown_field", f"unknown field {unknown[0]!r} (known: {', '.join(sorted(KNOWN_FIELDS))})")
     fmt_name = body.get("format", "csv")
-    if fmt_name not in formats:
+    if not isinstance(fmt_name, str) or fmt_name not in formats:
         raise BadRequest("unknown_format", f"unknown format {fmt_name!r} (known: {', '.join(sorted(formats))})")
     columns = body.get("columns")
     if columns is not None:
