@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
+import textwrap
 
 import aiohttp
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 SLOW = """
     import asyncio
@@ -129,3 +131,45 @@ def test_python_m_host_plugins_lists_failures_without_serving(tmp_path, write_pl
     assert listed["broken"]["status"] == "failed" and listed["broken"]["stage"] == "import"
     assert listed["fine"]["status"] == "loaded"
     assert listed["export"]["status"] == "loaded"
+
+
+PING = """
+    from aiohttp import web
+    from host import hookimpl
+
+    @hookimpl
+    def register_routes():
+        async def ping(request):
+            return web.json_response({"version": VERSION})
+        return [web.get("/ping", ping)]
+"""
+
+
+async def test_reload_restarts_on_a_source_change(tmp_path, write_plugin):
+    plugin = write_plugin("ping", "VERSION = 1\n" + textwrap.dedent(PING))
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_dev.py"), "--reload", "--port", str(port),
+                             "--plugins-dir", str(plugin.parent)], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, env={"PATH": "/usr/bin:/bin"})
+    url = f"http://127.0.0.1:{port}/ping"
+
+    async def version_becomes(expected: int) -> None:
+        deadline = asyncio.get_running_loop().time() + 60
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(url) as response:
+                        if response.status == 200 and (await response.json())["version"] == expected:
+                            return
+                except aiohttp.ClientError:
+                    pass  # restarting
+                assert asyncio.get_running_loop().time() < deadline, f"never saw version {expected}"
+                await asyncio.sleep(0.1)
+
+    try:
+        await version_becomes(1)
+        plugin.write_text(plugin.read_text().replace("VERSION = 1", "VERSION = 2"), encoding="utf-8")
+        await version_becomes(2)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
