@@ -84,6 +84,9 @@ async def serve(settings: Settings) -> int:
 
 def _serve_child(argv: list[str]) -> None:
     """Target of the reloader: one server process, restarted on every change."""
+    # bytecode caches key on whole-second mtimes: an edit within the same second, of the same size, would
+    # load the old code; a process that is restarted on every edit writes none
+    sys.dont_write_bytecode = True
     sys.exit(main(argv))
 
 

@@ -153,23 +153,24 @@ async def test_reload_restarts_on_a_source_change(tmp_path, write_plugin):
                             stderr=subprocess.DEVNULL, start_new_session=True, env={"PATH": "/usr/bin:/bin"})
     url = f"http://127.0.0.1:{port}/ping"
 
-    async def version_becomes(expected: int) -> None:
-        deadline = asyncio.get_running_loop().time() + 60
-        async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    async with session.get(url) as response:
-                        if response.status == 200 and (await response.json())["version"] == expected:
-                            return
-                except aiohttp.ClientError:
-                    pass  # restarting
-                assert asyncio.get_running_loop().time() < deadline, f"never saw version {expected}"
-                await asyncio.sleep(0.1)
+    async def version(session: aiohttp.ClientSession) -> int | None:
+        try:
+            async with session.get(url) as response:
+                return (await response.json())["version"] if response.status == 200 else None
+        except aiohttp.ClientError:
+            return None  # not listening yet, or restarting
 
     try:
-        await version_becomes(1)
-        plugin.write_text(plugin.read_text().replace("VERSION = 1", "VERSION = 2"), encoding="utf-8")
-        await version_becomes(2)
+        async with aiohttp.ClientSession() as session:
+            deadline = asyncio.get_running_loop().time() + 60
+            while await version(session) != 1:
+                assert asyncio.get_running_loop().time() < deadline, "the server never answered"
+                await asyncio.sleep(0.1)
+            # the watcher may start a moment after the server: write the change until it is picked up
+            while await version(session) != 2:
+                assert asyncio.get_running_loop().time() < deadline, "the change was never reloaded"
+                plugin.write_text("VERSION = 2\n" + textwrap.dedent(PING), encoding="utf-8")
+                await asyncio.sleep(0.5)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
