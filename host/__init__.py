@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ._version import __version__
 from .app import HOST_KEY, REGISTRY_KEY, SETTINGS_KEY, begin_drain, create_app, is_draining
+from .auth import Identity, identity
 from .config import Field, Schema, Settings, load_settings, non_negative, positive
 from .errors import BootError, ConfigError, PluginError, error_body, json_error
 from .hookspecs import hookimpl, hookspec
@@ -18,6 +19,7 @@ __all__ = [
     "BootError",
     "ConfigError",
     "Field",
+    "Identity",
     "PluginError",
     "Schema",
     "Settings",
@@ -27,6 +29,7 @@ __all__ = [
     "error_body",
     "hookimpl",
     "hookspec",
+    "identity",
     "is_draining",
     "json_error",
     "load_settings",

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from ._version import __version__
+from .auth import IDENTITY_KEY, TokenAuth
 from .config import Settings, load_settings
 from .errors import code_for_status, json_error
 from .lifecycle import LOADED, PluginHost, PluginRecord
@@ -62,9 +63,10 @@ def _error_from_http(request: web.Request, exc: web.HTTPException) -> web.Stream
     return json_error(exc.status, code_for_status(exc.status), message, headers=headers)
 
 
-def _host_middleware(app: web.Application, metrics: HostMetrics) -> Any:
+def _host_middleware(app: web.Application, metrics: HostMetrics, auth: TokenAuth) -> Any:
     state, host = app[STATE_KEY], app[HOST_KEY]
     clock, observe = time.perf_counter, metrics.observe
+    auth_on = auth.enabled
 
     @web.middleware
     async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -72,10 +74,18 @@ def _host_middleware(app: web.Application, metrics: HostMetrics) -> Any:
         state.inflight += 1
         status = 500
         try:
+            if auth_on and request.path not in auth.open_paths:
+                who = auth.identify(request.headers.get("Authorization"))
+                if who is None:
+                    status = 401
+                    return json_error(401, "unauthorized", "this needs a bearer token: Authorization: Bearer SECRET",
+                                      headers={"WWW-Authenticate": 'Bearer realm="executor"'})
+                request[IDENTITY_KEY] = who
             middlewares = host.active_middlewares
             if middlewares:
                 for mw in reversed(middlewares):
                     handler = functools.partial(mw, handler=handler)
+            response: web.StreamResponse
             try:
                 response = await handler(request)
             except web.HTTPException as exc:
@@ -149,7 +159,8 @@ async def create_app(
     app[STATE_KEY] = HostState(started=time.monotonic())
     metrics = HostMetrics(registry)
     registry.register(PluginStatusCollector(host))
-    app.middlewares.append(_host_middleware(app, metrics))
+    auth = TokenAuth(settings.host["auth"]["tokens"], settings.host["auth"]["open_paths"])
+    app.middlewares.append(_host_middleware(app, metrics, auth))
     app.router.add_get("/health", health)
     app.router.add_get("/plugins", plugins_list)
     app.router.add_get("/metrics", make_aiohttp_handler(registry))

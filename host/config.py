@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from .auth import check_tokens
 from .errors import ConfigError
 
 #: Where a fresh checkout keeps its shipped defaults.
@@ -208,6 +209,13 @@ HOST_SCHEMA: Schema = {
     "debug": Field(bool, False, "show tracebacks of boot failures"),
     "max_body_bytes": Field(int, 1024 * 1024, "largest request body the host reads for a handler", check=positive),
     "shutdown_timeout_s": Field(float, 30.0, "how long in-flight requests may finish at shutdown", check=non_negative),
+    "insecure": Field(bool, False, "allow binding a non-loopback address with no tokens configured"),
+    "auth": {
+        "tokens": Field(list, [], "bearer tokens: { name, sha256 = hex digest of the secret, admin }",
+                        check=lambda tokens: check_tokens(tokens)),
+        "open_paths": Field(list, ["/health"], "paths answered without a token when tokens are configured",
+                            item=str),
+    },
 }
 
 

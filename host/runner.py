@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from .app import STATE_KEY, begin_drain, create_app
+from .auth import is_loopback
 from .config import PROJECT_ROOT, Settings, load_settings
 from .errors import BootError, ConfigError
 from .logs import configure_logging
@@ -37,6 +38,8 @@ def build_parser(prog: str = "run_dev.py") -> argparse.ArgumentParser:
     parser.add_argument("--reload", action="store_true", help="restart when a source file changes")
     parser.add_argument("--log-format", choices=("text", "json"), help="log line format")
     parser.add_argument("--debug", action="store_true", default=None, help="tracebacks for boot failures")
+    parser.add_argument("--insecure", action="store_true", default=None,
+                        help="serve a non-loopback address with no tokens configured")
     return parser
 
 
@@ -48,6 +51,7 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         "strict": args.strict,
         "log_format": args.log_format,
         "debug": args.debug,
+        "insecure": args.insecure,
     }
     return load_settings(args.config, environ=environ, cli=cli)
 
@@ -100,6 +104,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"❌ config error: {exc}", file=sys.stderr)
         return EXIT_BOOT_FAILURE
     configure_logging(settings.host["log_format"], settings.host["log_level"])
+    if not settings.host["auth"]["tokens"] and not is_loopback(settings.host["host"]) and not settings.host["insecure"]:
+        print(f"❌ refusing to serve {settings.host['host']!r} with no tokens configured: anyone who can reach it "
+              "could export and download. Configure [host.auth] tokens, bind 127.0.0.1, or pass --insecure.",
+              file=sys.stderr)
+        return EXIT_BOOT_FAILURE
     if args.reload:
         import watchfiles
 

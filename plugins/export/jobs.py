@@ -117,8 +117,9 @@ class JobStore(Protocol):
 
     def get(self, job_id: str) -> ExportJob | None: ...
 
-    def page(self, status: str | None, limit: int, cursor: str | None) -> tuple[list[ExportJob], str | None]:
-        """Jobs newest first, after ``cursor``; the cursor of the next page, or None at the end."""
+    def page(self, status: str | None, limit: int, cursor: str | None,
+             user: str | None = None) -> tuple[list[ExportJob], str | None]:
+        """Jobs newest first (of ``user`` only, when given), after ``cursor``; the next page's cursor or None."""
 
     def unfinished(self) -> list[ExportJob]:
         """Queued and running jobs, oldest first (what a restart must take up again)."""
@@ -198,9 +199,13 @@ class SqliteJobStore:
         found = self._select("WHERE id = ?", (job_id,))
         return found[0] if found else None
 
-    def page(self, status: str | None, limit: int, cursor: str | None) -> tuple[list[ExportJob], str | None]:
+    def page(self, status: str | None, limit: int, cursor: str | None,
+             user: str | None = None) -> tuple[list[ExportJob], str | None]:
         clauses: list[str] = []
         args: list[Any] = []
+        if user is not None:
+            clauses.append("user = ?")
+            args.append(user)
         if status:
             clauses.append("status = ?")
             args.append(status)

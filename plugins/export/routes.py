@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from host import is_draining
+from host import identity, is_draining
 
 from . import __version__
 from .jobs import CANCELLED, EXPIRED, FINISHED, STATUSES, SUCCEEDED, ExportJob, utc_now
@@ -21,6 +21,7 @@ from .limiter import QueueFull, Ticket
 from .payload import (
     PARSE_IN_THREAD_BYTES,
     BadRequest,
+    ExportRequest,
     check_content_type,
     ndjson_lines,
     ndjson_record,
@@ -74,12 +75,14 @@ async def accept(request: web.Request) -> tuple[ExportJob, Ticket, asyncio.Task[
             else:
                 export = parse_export_request(body, service.formats, service.sources, service.limits)
             del body
+            _claim(request, export)
             ticket = service.admit()
             job = service.new_job(export, "json" if export.records is not None else None)
             if job.spool:
                 await service.spool_body(job, raw)
         else:
             export = query_request(request.query, service.formats, service.limits)
+            _claim(request, export)
             ticket = service.admit()
             job = service.new_job(export, "ndjson")
             job.records_total = await spool_ndjson(request, job, service.settings.max_body_bytes * 64)
@@ -97,6 +100,19 @@ async def accept(request: web.Request) -> tuple[ExportJob, Ticket, asyncio.Task[
         _undo(service, ticket, job)
         raise
     return job, ticket, service.start(job, ticket)
+
+
+def _claim(request: web.Request, export: ExportRequest) -> None:
+    """With tokens configured, an export belongs to its token's name: a client cannot claim another user."""
+    who = identity(request)
+    if who is not None:
+        export.user = who.name
+
+
+def _owner_filter(request: web.Request) -> str | None:
+    """The user whose jobs this request may see: its own, or everyone's (None) for admins and no-auth hosts."""
+    who = identity(request)
+    return None if who is None or who.admin else who.name
 
 
 def _undo(service: ExportService, ticket: Ticket | None, job: ExportJob | None) -> None:
@@ -191,8 +207,10 @@ async def export_metrics(request: web.Request) -> web.Response:
 
 
 def _job_or_404(request: web.Request) -> ExportJob:
+    """The job named in the path, if this request may see it (another user's job is as good as absent)."""
     job = request.app[SERVICE].jobs.get(request.match_info["job_id"])
-    if job is None:
+    owner = _owner_filter(request)
+    if job is None or (owner is not None and job.user != owner):
         raise web.HTTPNotFound(text=f"no export job {request.match_info['job_id']!r}")
     return job
 
@@ -216,7 +234,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     cursor = request.query.get("cursor") or None
     if cursor is not None and not cursor.isdigit():
         return failure(400, "invalid_cursor", f"'cursor' must be a value of next_cursor, got {cursor!r}")
-    jobs, next_cursor = request.app[SERVICE].jobs.page(status, limit, cursor)
+    jobs, next_cursor = request.app[SERVICE].jobs.page(status, limit, cursor, user=_owner_filter(request))
     return web.json_response({"jobs": [job.as_json() for job in jobs], "next_cursor": next_cursor})
 
 

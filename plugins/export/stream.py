@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from host import is_draining
+from host import identity, is_draining
 
 from .csv_writer import CsvEncoder
 from .limiter import QueueFull
@@ -126,7 +126,7 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
             if isinstance(body, dict):
                 body = {**body, "format": "csv", **({"columns": columns} if columns else {})}
             export = parse_export_request(body, service.formats, service.sources, service.limits)
-            user = export.user
+            user = export.user if identity(request) is None else identity(request).name  # type: ignore[union-attr]
             if export.source is not None:
                 opened = await asyncio.to_thread(export.source.open, export.params)
                 wanted = export.columns or opened.columns
@@ -140,7 +140,8 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
                 wanted = export.columns or (list(records[0].keys()) if records else [])
                 texts = _encoded_batches(iter(records), CsvEncoder(wanted, neutralise), BATCH, counter)
         else:
-            user = request.query.get("user", "anonymous")
+            who = identity(request)
+            user = who.name if who is not None else request.query.get("user", "anonymous")
             texts = _ndjson_texts(_ndjson_batches(request, service.limits), columns, neutralise, counter)
         ticket = service.admit()
     except BadRequest as exc:
