@@ -6,7 +6,7 @@ Plugins import only what is listed in ``__all__`` here (and ``host.testing`` in 
 from __future__ import annotations
 
 from ._version import __version__
-from .app import HOST_KEY, REGISTRY_KEY, SETTINGS_KEY, begin_drain, create_app, is_draining
+from .app import HOST_KEY, REGISTRY_KEY, SETTINGS_KEY, begin_drain, create_app, is_draining, on_drain
 from .auth import Identity, identity
 from .config import Field, Schema, Settings, load_settings, non_negative, positive
 from .errors import BootError, ConfigError, PluginError, error_body, json_error
@@ -34,5 +34,6 @@ __all__ = [
     "json_error",
     "load_settings",
     "non_negative",
+    "on_drain",
     "positive",
 ]

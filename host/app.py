@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +32,7 @@ class HostState:
     started: float
     draining: bool = False
     inflight: int = 0
+    drain_waiters: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 HOST_KEY = web.AppKey("executor_host", PluginHost)
@@ -43,6 +44,12 @@ STATE_KEY = web.AppKey("executor_state", HostState)
 def is_draining(app: web.Application) -> bool:
     """True once shutdown has begun: plugins should refuse new long work."""
     return app[STATE_KEY].draining
+
+
+def on_drain(app: web.Application, waiter: Callable[[], Awaitable[None]]) -> None:
+    """Have the host await ``waiter()`` while it drains at shutdown (still serving, ``/health`` 503), within
+    ``[host] shutdown_timeout_s``: for plugin work that should finish before the lifespans exit."""
+    app[STATE_KEY].drain_waiters.append(waiter)
 
 
 def begin_drain(app: web.Application) -> None:

@@ -78,8 +78,12 @@ async def serve(settings: Settings) -> int:
         state = app[STATE_KEY]
         deadline = time.monotonic() + settings.host["shutdown_timeout_s"]
         log.info("draining: %d request(s) in flight, up to %.0f s", state.inflight, settings.host["shutdown_timeout_s"])
-        while state.inflight > 0 and time.monotonic() < deadline:
+        waiters = [asyncio.ensure_future(waiter()) for waiter in state.drain_waiters]
+        while (state.inflight > 0 or not all(w.done() for w in waiters)) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
     finally:
         await runner.cleanup()
     log.info("executor stopped")

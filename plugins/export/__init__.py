@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from host import hookimpl
+from host import hookimpl, on_drain
 
 __version__ = "0.1.0"
 host_version = ">=0.1,<1"
@@ -87,4 +87,5 @@ def register_lifespan(app: web.Application, config: dict[str, Any], hook: Any) -
     sources = _collect([*hook.export_register_sources(), sql_sources(settings.sources)], "source")
     service = ExportService(settings, app[METRICS], formats, sources)
     app[SERVICE] = service
+    on_drain(app, service.drain)
     return service.running()

@@ -28,6 +28,8 @@ SCHEMA: dict[str, Any] = {
                              check=non_negative),
     "max_body_bytes": Field(int, 64 * MIB, "largest JSON body of POST /export/run", check=positive),
     "chunk_rows": Field(int, 1000, "rows written per chunk", check=positive),
+    "drain_grace_s": Field(float, 30.0, "at shutdown, how long running exports may finish (queued ones stay "
+                                        "queued for the next start)", check=non_negative),
     "limits": {
         "max_records": Field(int, 10_000_000, "records one export may have (inline or NDJSON)", check=positive),
         "max_columns": Field(int, 1000, "columns (and keys of one record) an export may have", check=positive),
@@ -92,6 +94,7 @@ class ExportSettings:
     success_window: int
     sources: dict[str, Any]
     limits: dict[str, int]
+    drain_grace_s: float
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ExportSettings:
@@ -113,6 +116,7 @@ class ExportSettings:
             success_window=config["metrics"]["success_window"],
             sources=config["sources"],
             limits=dict(config["limits"]),
+            drain_grace_s=config["drain_grace_s"],
         )
 
     def render_options(self) -> dict[str, Any]:

@@ -87,7 +87,7 @@ class ExportLimiter:
         slot = ticket.granted.result()
         if duration is not None:
             self._durations.append(duration)
-        while self._waiting:
+        while self._waiting and not self.closed:
             nxt = self._waiting.popleft()
             nxt.slot = slot
             nxt.granted.set_result(slot)

@@ -64,12 +64,25 @@ class ExportService:
         try:
             yield self
         finally:
-            self.stopping = True  # cancelled jobs keep their stored state: they run again at the next start
+            await self.drain()
             for task in chores + list(self.tasks):
                 task.cancel()
             await asyncio.gather(*chores, *self.tasks, return_exceptions=True)
             await self.workers.close()
             self.jobs.close()
+
+    async def drain(self) -> None:
+        """Shutdown: start no queued job (they stay queued in the store), let running ones finish within
+        ``drain_grace_s``. Whatever is cut short after that is retried at the next start."""
+        self.stopping = True
+        self.limiter.closed = True
+        running = [task for task in self.tasks if task.get_name() in self.running_formats]
+        for task in self.tasks:
+            if task not in running:
+                task.cancel()
+        if running:
+            log.info("draining: %d running export(s), up to %.0f s", len(running), self.settings.drain_grace_s)
+            await asyncio.wait(running, timeout=self.settings.drain_grace_s)
 
     def _recover(self) -> None:
         for job in self.jobs.unfinished():
