@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from .common import ROOT, write_report
-from .figures import ALL, FULL, QUICK
+from .figures import ALL, FULL, QUICK, TINY
 
 NOTES = """## How to read it
 
@@ -26,23 +27,30 @@ NOTES = """## How to read it
   exports run; the baseline column is the same server idle.
 - **throughput ×2**: records/s of two concurrent CSV exports against one, for each worker kind
   (`[plugins.export] workers`).
+- **SQLite → CSV via /export/stream**: a table streamed by a named SQLite source, against a bare
+  `sqlite3` → `csv.writer` loop (`fetchmany`) and Datasette's `?_stream=on` CSV of the same table.
+- **NDJSON in → CSV out**: peak RSS growth of the server while a client uploads NDJSON and reads the CSV at once.
 """
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes; under two minutes")
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes: proves the command works, measures nothing")
+    parser.add_argument("--out", help="write the JSON and Markdown here instead of bench/results and docs/")
     parser.add_argument("--only", nargs="*", help="run only these benchmarks: " + ", ".join(f.__name__ for f in ALL))
     args = parser.parse_args(argv)
-    sizes = QUICK if args.quick else FULL
+    sizes = TINY if args.tiny else QUICK if args.quick else FULL
     selected = [f for f in ALL if not args.only or f.__name__ in args.only]
     figures = []
     started = time.perf_counter()
     for bench in selected:
         print(f"… {bench.__name__}", file=sys.stderr, flush=True)
         figures.extend(bench(sizes))
-    mode = "quick" if args.quick else "full"
-    write_report(figures, mode, ROOT / "bench" / "results" / f"{mode}.json", ROOT / "docs" / "performance.md", NOTES)
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    out = Path(args.out) if args.out else None
+    write_report(figures, mode, (out or ROOT / "bench" / "results") / f"{mode}.json",
+                 (out or ROOT / "docs") / "performance.md", NOTES)
     width = max(len(f.name) for f in figures)
     print(f"{'figure':<{width}}  {'ours':>14}  {'baseline':>14}  {'ratio':>6}  target")
     for f in figures:

@@ -44,6 +44,8 @@ class Sizes:
 
 QUICK = Sizes(reps=3, load_seconds=2.0, csv_records=200_000, pdf_records=10_000, pdf_rss_records=(20_000, 60_000),
               csv_rss_records=200_000, busy_records=200_000, scaling_records=200_000)
+TINY = Sizes(reps=1, load_seconds=1.0, csv_records=2_000, pdf_records=200, pdf_rss_records=(500,),
+             csv_rss_records=2_000, busy_records=2_000, scaling_records=2_000)
 FULL = Sizes(reps=5, load_seconds=5.0, csv_records=1_000_000, pdf_records=100_000,
              pdf_rss_records=(200_000, 1_000_000), csv_rss_records=1_000_000, busy_records=1_000_000,
              scaling_records=1_000_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -18,7 +19,7 @@ from .auth import IDENTITY_KEY, TokenAuth
 from .config import Settings, load_settings
 from .errors import code_for_status, json_error
 from .lifecycle import LOADED, PluginHost, PluginRecord
-from .metrics import HostMetrics, PluginStatusCollector
+from .metrics import HostMetrics, LoopLag, PluginStatusCollector
 
 log = logging.getLogger("executor.host")
 
@@ -173,9 +174,17 @@ async def create_app(
     app.router.add_get("/metrics", make_aiohttp_handler(registry))
     await host.boot(registry, _gate)
 
+    lag = LoopLag(registry)
+
+    async def loop_lag(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(lag.run())
+        yield
+        task.cancel()
+
     async def plugin_lifespans(app: web.Application) -> AsyncIterator[None]:
         async for _ in host.lifespan(app):
             yield
 
+    app.cleanup_ctx.append(loop_lag)
     app.cleanup_ctx.append(plugin_lifespans)
     return app

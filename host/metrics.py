@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from bisect import bisect_left
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -77,3 +79,37 @@ class HostMetrics(Collector):
             latency.add_metric([_template(resource), method], buckets, series[-1])
         yield requests
         yield latency
+
+
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class LoopLag(Collector):
+    """``executor_event_loop_lag_seconds``: how late the event loop wakes a 100 ms timer (a blocked loop shows)."""
+
+    every = 0.1
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._buckets = [0] * (len(LAG_BUCKETS) + 1)
+        self._sum = 0.0
+        registry.register(self)
+
+    def observe(self, lag: float) -> None:
+        self._buckets[bisect_left(LAG_BUCKETS, lag)] += 1
+        self._sum += lag
+
+    async def run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.every)
+            self.observe(max(0.0, time.perf_counter() - before - self.every))
+
+    def collect(self) -> Iterable[HistogramMetricFamily]:
+        family = HistogramMetricFamily("executor_event_loop_lag_seconds",
+                                       "How late the event loop runs a 100 ms timer")
+        running, buckets = 0.0, []
+        for bound, count in zip((*map(str, LAG_BUCKETS), "+Inf"), self._buckets, strict=True):
+            running += count
+            buckets.append((bound, running))
+        family.add_metric([], buckets, self._sum)
+        yield family
