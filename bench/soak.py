@@ -105,6 +105,16 @@ async def soak(url: str, pid: int, clients: int, seconds: float) -> tuple[Tally,
 
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector) as session:
+        # warm every worker up (a PDF and a big CSV each) so that RSS is compared after start-up costs
+        warm = [{"format": fmt, "source": "synthetic", "params": {"records": n}}
+                for fmt, n in (("pdf", 200), ("csv", 20_000)) for _ in range(5)]
+        async def export(body: dict) -> None:
+            async with session.post(f"{url}/export/run", json=body) as response:
+                await response.read()
+
+        await asyncio.gather(*(export(body) for body in warm))
+        started = time.monotonic()
+        deadline = started + seconds
         sampler = asyncio.create_task(sample_rss())
         await asyncio.gather(*(one_client(session, url, deadline, seed, tally) for seed in range(clients)))
         await sampler
