@@ -71,58 +71,74 @@ def _error_from_http(request: web.Request, exc: web.HTTPException) -> web.Stream
     return json_error(exc.status, code_for_status(exc.status), message, headers=headers)
 
 
-def _host_middleware(app: web.Application, metrics: HostMetrics, auth: TokenAuth) -> Any:
+def _instrumentation(app: web.Application, metrics: HostMetrics, auth: TokenAuth) -> Callable[..., Handler]:
+    """What every request goes through, as a wrapper put around each handler when its route is added (cheaper
+    than an aiohttp middleware): auth, plugin middlewares, JSON errors, request metrics, in-flight count."""
     state, host = app[STATE_KEY], app[HOST_KEY]
     clock, observe = time.perf_counter, metrics.observe
     auth_on = auth.enabled
 
-    @web.middleware
-    async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = clock()
-        state.inflight += 1
-        status = 500
-        try:
-            if auth_on and request.path not in auth.open_paths:
-                who = auth.identify(request.headers.get("Authorization"))
-                if who is None:
-                    status = 401
-                    return json_error(401, "unauthorized", "this needs a bearer token: Authorization: Bearer SECRET",
-                                      headers={"WWW-Authenticate": 'Bearer realm="executor"'})
-                request[IDENTITY_KEY] = who
-            middlewares = host.active_middlewares
-            if middlewares:
-                for mw in reversed(middlewares):
-                    handler = functools.partial(mw, handler=handler)
-            response: web.StreamResponse
+    def wrap(handler: Handler, rec: PluginRecord | None = None) -> Handler:
+        @functools.wraps(handler)
+        async def instrumented(request: web.Request) -> web.StreamResponse:
+            started = clock()
+            state.inflight += 1
+            status = 500
             try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                if exc.status < 400:
-                    status = exc.status
-                    raise
-                response = _error_from_http(request, exc)
-            except Exception:  # noqa: BLE001 - a crash is a 500 JSON error, the traceback goes to the log
-                log.exception("handler crashed: %s %s", request.method, request.path)
-                response = json_error(500, "internal_error", "internal server error; see the server log")
-            status = response.status
-            return response
-        finally:
-            state.inflight -= 1
-            observe(request.match_info.route.resource, request.method, status, clock() - started)
+                if auth_on and request.path not in auth.open_paths:
+                    who = auth.identify(request.headers.get("Authorization"))
+                    if who is None:
+                        status = 401
+                        return json_error(401, "unauthorized", "this needs a bearer token: Authorization: Bearer "
+                                          "SECRET", headers={"WWW-Authenticate": 'Bearer realm="executor"'})
+                    request[IDENTITY_KEY] = who
+                inner = handler
+                if rec is not None and rec.status != LOADED:  # a failed plugin's routes answer 404
+                    inner = _not_loaded(rec)
+                middlewares = host.active_middlewares
+                if middlewares:
+                    for mw in reversed(middlewares):
+                        inner = functools.partial(mw, handler=inner)
+                response: web.StreamResponse
+                try:
+                    response = await inner(request)
+                except web.HTTPException as exc:
+                    if exc.status < 400:
+                        status = exc.status
+                        raise
+                    response = _error_from_http(request, exc)
+                except Exception:  # noqa: BLE001 - a crash is a 500 JSON error, the traceback goes to the log
+                    log.exception("handler crashed: %s %s", request.method, request.path)
+                    response = json_error(500, "internal_error", "internal server error; see the server log")
+                status = response.status
+                return response
+            finally:
+                state.inflight -= 1
+                observe(request.match_info.route.resource, request.method, status, clock() - started)
 
-    return host_middleware
+        return instrumented
+
+    return wrap
 
 
-def _gate(rec: PluginRecord, handler: Handler) -> Handler:
-    """A plugin's handler answers only while the plugin is loaded; a failed plugin's routes are 404."""
+def _not_loaded(rec: PluginRecord) -> Handler:
+    async def not_loaded(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPNotFound(text=f"plugin {rec.name!r} is not loaded")
 
-    @functools.wraps(handler)
-    async def gated(request: web.Request) -> web.StreamResponse:
-        if rec.status != LOADED:
-            raise web.HTTPNotFound(text=f"plugin {rec.name!r} is not loaded")
-        return await handler(request)
+    return not_loaded
 
-    return gated
+
+async def _unmatched(request: web.Request) -> web.StreamResponse:
+    """The last route: 405 when the path exists for other methods, else 404 (both as JSON, like every error)."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is request.match_info.route.resource:
+            continue
+        match, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
 
 
 async def health(request: web.Request) -> web.Response:
@@ -168,11 +184,13 @@ async def create_app(
     metrics = HostMetrics(registry)
     registry.register(PluginStatusCollector(host))
     auth = TokenAuth(settings.host["auth"]["tokens"], settings.host["auth"]["open_paths"])
-    app.middlewares.append(_host_middleware(app, metrics, auth))
-    app.router.add_get("/health", health)
-    app.router.add_get("/plugins", plugins_list)
-    app.router.add_get("/metrics", make_aiohttp_handler(registry))
-    await host.boot(registry, _gate)
+    wrap = _instrumentation(app, metrics, auth)
+    app.router.add_get("/health", wrap(health))
+    app.router.add_get("/plugins", wrap(plugins_list))
+    app.router.add_get("/metrics", wrap(make_aiohttp_handler(registry)))
+    await host.boot(registry, lambda rec, handler: wrap(handler, rec))
+    # last, after every plugin's routes: whatever no route matches gets the same treatment as the rest
+    metrics.unmatched = app.router.add_route("*", "/{path:.*}", wrap(_unmatched)).resource
 
     lag = LoopLag(registry)
 

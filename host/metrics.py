@@ -36,10 +36,6 @@ class PluginStatusCollector(Collector):
         yield boot
 
 
-def _template(resource: Any) -> str:
-    return resource.canonical if resource is not None else "unmatched"
-
-
 class HostMetrics(Collector):
     """HTTP request metrics, kept as plain numbers on the hot path and turned into families at scrape time.
 
@@ -51,7 +47,11 @@ class HostMetrics(Collector):
         # keyed by the route's resource (None when no route matched); its template is read at scrape time
         self._requests: dict[tuple[Any, str, int], int] = {}
         self._latency: dict[tuple[Any, str], list[float]] = {}  # bucket counts..., then sum
+        self.unmatched: Any = None  # the catch-all resource: its requests are labelled "unmatched"
         registry.register(self)
+
+    def _template(self, resource: Any) -> str:
+        return "unmatched" if resource is None or resource is self.unmatched else str(resource.canonical)
 
     def observe(self, resource: Any, method: str, status: int, seconds: float) -> None:
         """Count one request; ``resource`` is ``request.match_info.route.resource``."""
@@ -67,7 +67,7 @@ class HostMetrics(Collector):
         requests = CounterMetricFamily("executor_http_requests", "HTTP requests by route template, method and status",
                                        labels=["route", "method", "status"])
         for (resource, method, status), count in list(self._requests.items()):
-            requests.add_metric([_template(resource), method, str(status)], count)
+            requests.add_metric([self._template(resource), method, str(status)], count)
         latency = HistogramMetricFamily("executor_http_request_duration_seconds",
                                         "HTTP request latency by route template and method",
                                         labels=["route", "method"])
@@ -76,7 +76,7 @@ class HostMetrics(Collector):
             for bound, in_bucket in zip((*map(str, LATENCY_BUCKETS), "+Inf"), series[:-1], strict=True):
                 running += in_bucket
                 buckets.append((bound, running))
-            latency.add_metric([_template(resource), method], buckets, series[-1])
+            latency.add_metric([self._template(resource), method], buckets, series[-1])
         yield requests
         yield latency
 
