@@ -1,4 +1,4 @@
-"""The application factory: host endpoints, the error and metrics middleware, and the plugins booted in."""
+"""The application factory: host endpoints, the instrumentation every request goes through, and the plugins."""
 
 from __future__ import annotations
 

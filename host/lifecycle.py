@@ -309,7 +309,7 @@ class PluginHost:
                 self.fail(rec, "config", exc)
             self._fail_orphans("config")
 
-    async def _register(self, gate: Any) -> None:
+    async def _register(self, instrument: Any) -> None:
         for rec in self._alive():
             started = time.perf_counter()
             try:
@@ -331,7 +331,7 @@ class PluginHost:
                 self.registry.register(rec.registry)
                 rec.registered = True
                 for route in routes:
-                    web.RouteDef(route.method, route.path, gate(rec, route.handler), route.kwargs).register(
+                    web.RouteDef(route.method, route.path, instrument(rec, route.handler), route.kwargs).register(
                         self.app.router)
                     rec.routes.append(f"{route.method} {route.path}")
                 rec.middlewares = middlewares
@@ -342,7 +342,7 @@ class PluginHost:
             rec.boot_ms += (time.perf_counter() - started) * 1000
             self._fail_orphans("register")
 
-    async def boot(self, registry: CollectorRegistry, gate: Any) -> None:
+    async def boot(self, registry: CollectorRegistry, instrument: Any) -> None:
         """Run every stage but startup (which runs when the app starts), in order."""
         self.registry = registry
         host = self.settings.host
@@ -361,7 +361,7 @@ class PluginHost:
         self._check_host_version()
         await self._validate()
         await self._configure()
-        await self._register(gate)
+        await self._register(instrument)
 
     async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
         """``cleanup_ctx`` of the host: enter each plugin's lifespan in order, exit them in reverse."""
