@@ -313,6 +313,28 @@ def _ndjson_roundtrip(url: str, pid: int, path: Path) -> tuple[float, float]:
     return seconds, (sampler.peak - idle) / MIB
 
 
+def _timed_get(url: str, method: str = "GET", body: bytes | None = None,
+               headers: dict[str, str] | None = None) -> float:
+    """Seconds to read a whole response, with curl when installed (a C client: the timing is the server's, not
+    a Python client's), else urllib; no sampler runs meanwhile."""
+    import shutil
+
+    if shutil.which("curl"):
+        command = ["curl", "-s", "-o", "/dev/null", "-X", method, "-w", "%{time_total}", url]
+        for key, value in (headers or {}).items():
+            command += ["-H", f"{key}: {value}"]
+        if body is not None:
+            command += ["--data-binary", "@-"]
+        out = subprocess.run(command, input=body, capture_output=True, check=True)
+        return float(out.stdout)
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=3600) as response:
+        while response.read(1 << 20):
+            pass
+    return time.perf_counter() - started
+
+
 def sqlite_stream(sizes: Sizes) -> list[Figure]:
     """A SQLite table streamed as CSV: /export/stream vs Datasette's ?_stream=on vs a bare sqlite3 loop;
     and NDJSON in, CSV out."""
@@ -333,16 +355,14 @@ def sqlite_stream(sizes: Sizes) -> list[Figure]:
                 stream_url = f"{server.url}/export/stream"
                 json_headers = {"Content-Type": "application/json"}
                 _stream_get(stream_url, server.pid, "POST", body, json_headers)  # warm-up
-                ours, bare, theirs, ours_rss, their_rss = [], [], [], [], []
+                ours, bare, theirs = [], [], []
+                datasette_url = f"http://127.0.0.1:{port}/bench/trades.csv?_stream=on&_size=max"
                 for _ in range(max(1, sizes.reps - 2)):
-                    seconds, _, growth = _stream_get(stream_url, server.pid, "POST", body, json_headers)
-                    ours.append(seconds)
-                    ours_rss.append(growth)
+                    ours.append(_timed_get(stream_url, "POST", body, json_headers))
                     bare.append(run_python(SQLITE_BASELINE, str(db), f"{tmp}/bare.csv")["seconds"])
-                    seconds, _, growth = _stream_get(
-                        f"http://127.0.0.1:{port}/bench/trades.csv?_stream=on&_size=max", datasette.pid)
-                    theirs.append(seconds)
-                    their_rss.append(growth)
+                    theirs.append(_timed_get(datasette_url))
+                ours_rss = [_stream_get(stream_url, server.pid, "POST", body, json_headers)[2]]
+                their_rss = [_stream_get(datasette_url, datasette.pid)[2]]
                 ndjson = Path(tmp) / "in.ndjson"
                 with ndjson.open("w") as out:
                     for i in range(rows):

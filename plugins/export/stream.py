@@ -86,8 +86,14 @@ async def _encoded_batches(records: Iterator[Any], encoder: CsvEncoder, size: in
         counter.records += len(batch)
         return encoder.encode(batch).encode() if batch else b""
 
-    while chunk := await asyncio.to_thread(next_chunk):
-        yield chunk
+    # one batch ahead: the next batch is encoded in the thread while this one is being sent
+    ahead = asyncio.ensure_future(asyncio.to_thread(next_chunk))
+    try:
+        while chunk := await ahead:
+            ahead = asyncio.ensure_future(asyncio.to_thread(next_chunk))
+            yield chunk
+    finally:
+        ahead.cancel()
 
 
 async def _ndjson_texts(batches: AsyncIterator[list[Record]], columns: list[str] | None, neutralise: bool,
