@@ -81,3 +81,49 @@ async def test_sigkill_with_jobs_running_and_queued(server_process, tmp_path):
         assert {j["id"] for j in listed} == {done_before["id"], big["id"], *(q["id"] for q in queued)}
     exported = sorted(j["filename"] for j in [*finished, before])
     assert leftovers(tmp_path / "exports") == exported  # no partial file, no spool left
+
+
+async def test_sigkill_under_load_loses_no_accepted_job(server_process, tmp_path):
+    env = {"EXECUTOR_EXPORT_MAX_CONCURRENT": "2", "EXECUTOR_EXPORT_MAX_QUEUE": "50",
+           "EXECUTOR_EXPORT_DIR": str(tmp_path / "exports")}
+    server = server_process(env=env)
+    bodies = []
+    for i in range(24):
+        if i % 3 == 0:
+            bodies.append(({"format": "csv", "source": "synthetic", "params": {"records": 400_000, "seed": i}},
+                           400_000))
+        elif i % 3 == 1:
+            bodies.append(({"format": "csv", "data": [{"i": i, "n": n} for n in range(500 + i)]}, 500 + i))
+        else:
+            bodies.append(({"format": "pdf", "source": "synthetic", "params": {"records": 300, "seed": i}}, 300))
+    async with aiohttp.ClientSession() as session:
+        async def submit(body: dict) -> dict:
+            async with session.post(f"{server.url}/export/jobs", json=body) as response:
+                assert response.status == 202
+                return await response.json()
+
+        async def poll_status() -> None:  # status calls going on at the same time
+            for _ in range(50):
+                async with session.get(f"{server.url}/export/status") as response:
+                    await response.read()
+
+        accepted, _ = await asyncio.gather(asyncio.gather(*(submit(body) for body, _ in bodies)), poll_status())
+        while True:  # kill while jobs run and others wait
+            async with session.get(f"{server.url}/export/status") as response:
+                status = await response.json()
+            if status["concurrentExports"] == 2 and status["queueDepth"] >= 5:
+                break
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+        server = server_process(env=env)
+        finished = [await wait_for(session, f"{server.url}{job['url']}", lambda j: j["status"] in FINISHED,
+                                   timeout=240) for job in accepted]
+        for job, (body, count) in zip(finished, bodies, strict=True):
+            assert job["status"] == "succeeded", job  # a job cut once is retried; none was cut twice
+            assert job["progress"]["records_written"] == count
+            if body["format"] == "csv":
+                async with session.get(f"{server.url}{job['download']}") as response:
+                    content = await response.read()
+                assert content.count(b"\r\n") == count + 1
+                assert hashlib.sha256(content).hexdigest() == job["sha256"]
+    assert leftovers(tmp_path / "exports") == sorted(job["filename"] for job in finished)
