@@ -66,10 +66,8 @@ async def test_cancelling_a_running_job_frees_its_slot_and_removes_the_partial_f
         "format": "csv", "source": "gated", "params": {"gate": gate}})).json()
     queued = await (await client.post("/export/jobs", json={"format": "csv", "data": [{"a": 1}]})).json()
     await poll_status(client, lambda s: s["concurrentExports"] == 1 and s["queueDepth"] == 1)
-    started = time.monotonic()
     deleted = await (await client.delete(running["url"])).json()
     assert deleted["status"] == "cancelled" and deleted["error"]["code"] == "cancelled"
-    assert time.monotonic() - started < 5  # the worker is replaced after a one-second grace at most
     done = await poll_job(client, queued["url"])  # the freed slot runs the next job
     assert done["status"] == "succeeded"
     await poll_status(client, lambda s: s["concurrentExports"] == 0)
