@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -78,7 +79,12 @@ def _instrumentation(app: web.Application, metrics: HostMetrics, auth: TokenAuth
     clock, observe = time.perf_counter, metrics.observe
     auth_on = auth.enabled
 
-    def wrap(handler: Handler, rec: PluginRecord | None = None) -> Handler:
+    def wrap(handler: Handler | Callable[[web.Request], web.StreamResponse],
+             rec: PluginRecord | None = None) -> Handler:
+        # a plain function answers without a coroutine of its own (the host's endpoints do; plugins may)
+        synchronous = not inspect.iscoroutinefunction(handler) and not (
+            isinstance(handler, type) and issubclass(handler, web.AbstractView))  # a view class is awaited
+
         @functools.wraps(handler)
         async def instrumented(request: web.Request) -> web.StreamResponse:
             started = clock()
@@ -92,16 +98,19 @@ def _instrumentation(app: web.Application, metrics: HostMetrics, auth: TokenAuth
                         return json_error(401, "unauthorized", "this needs a bearer token: Authorization: Bearer "
                                           "SECRET", headers={"WWW-Authenticate": 'Bearer realm="executor"'})
                     request[IDENTITY_KEY] = who
-                inner = handler
+                inner: Any = handler
                 if rec is not None and rec.status != LOADED:  # a failed plugin's routes answer 404
                     inner = _not_loaded(rec)
                 middlewares = host.active_middlewares
+                direct = synchronous and inner is handler and not middlewares
                 if middlewares:
+                    if synchronous and inner is handler:
+                        inner = _as_coroutine(handler)
                     for mw in reversed(middlewares):
                         inner = functools.partial(mw, handler=inner)
                 response: web.StreamResponse
                 try:
-                    response = await inner(request)
+                    response = inner(request) if direct else await inner(request)
                 except web.HTTPException as exc:
                     if exc.status < 400:
                         status = exc.status
@@ -119,6 +128,13 @@ def _instrumentation(app: web.Application, metrics: HostMetrics, auth: TokenAuth
         return instrumented
 
     return wrap
+
+
+def _as_coroutine(handler: Callable[[web.Request], web.StreamResponse]) -> Handler:
+    async def call(request: web.Request) -> web.StreamResponse:
+        return handler(request)
+
+    return call
 
 
 def _not_loaded(rec: PluginRecord) -> Handler:
@@ -141,7 +157,7 @@ async def _unmatched(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNotFound()
 
 
-async def health(request: web.Request) -> web.Response:
+def health(request: web.Request) -> web.Response:
     app = request.app
     state = app[STATE_KEY]
     body = {
@@ -155,7 +171,7 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(body, status=503 if state.draining else 200)
 
 
-async def plugins_list(request: web.Request) -> web.Response:
+def plugins_list(request: web.Request) -> web.Response:
     host = request.app[HOST_KEY]
     return web.json_response({
         "host": {"version": __version__},
