@@ -90,3 +90,36 @@ async def test_two_apps_in_one_process_do_not_share_metrics_or_state(aiohttp_cli
     assert sample_value(app_two, "echo_calls_total") == 1
     assert sample_value(app_one, "executor_http_requests_total",
                         {"route": "/echo", "method": "POST", "status": "200"}) == 2
+
+
+class Shapes:
+    """Handlers of every shape a plugin may give: a coroutine, a plain function, a view class."""
+
+    PLUGIN_NAME = "shapes"
+
+    @hookimpl
+    def register_routes(self):
+        def plain(request: web.Request) -> web.Response:
+            return web.json_response({"shape": "function"})
+
+        class Thing(web.View):
+            async def get(self) -> web.Response:
+                return web.json_response({"shape": "view"})
+
+        def broken(request: web.Request) -> web.Response:
+            raise web.HTTPConflict(text="already there")
+
+        return [web.get("/plain", plain), web.view("/thing", Thing), web.get("/broken", broken)]
+
+
+async def test_plain_functions_and_view_classes_are_handlers_too(aiohttp_client):
+    app = await make_app(plugins=[Shapes()])
+    client = await aiohttp_client(app)
+    assert await (await client.get("/plain")).json() == {"shape": "function"}
+    assert await (await client.get("/thing")).json() == {"shape": "view"}
+    conflict = await client.get("/broken")
+    assert conflict.status == 409
+    assert await conflict.json() == {"error": {"code": "conflict", "message": "already there"}}
+    counted = "executor_http_requests_total"
+    assert sample_value(app, counted, {"route": "/plain", "method": "GET", "status": "200"}) == 1
+    assert sample_value(app, counted, {"route": "/broken", "method": "GET", "status": "409"}) == 1
