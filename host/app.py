@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractView
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
@@ -83,7 +84,7 @@ def _instrumentation(app: web.Application, metrics: HostMetrics, auth: TokenAuth
              rec: PluginRecord | None = None) -> Handler:
         # a plain function answers without a coroutine of its own (the host's endpoints do; plugins may)
         synchronous = not inspect.iscoroutinefunction(handler) and not (
-            isinstance(handler, type) and issubclass(handler, web.AbstractView))  # a view class is awaited
+            isinstance(handler, type) and issubclass(handler, AbstractView))  # a view class is awaited
 
         @functools.wraps(handler)
         async def instrumented(request: web.Request) -> web.StreamResponse:
