@@ -112,9 +112,6 @@ class PluginHost:
 
     # -- queries -------------------------------------------------------------------------------------
 
-    def loaded(self) -> list[PluginRecord]:
-        return [rec for rec in self.order if rec.status == LOADED]
-
     def counts(self) -> dict[str, int]:
         return self._counts
 

@@ -93,7 +93,6 @@ class ExportRequest:
     records: list[dict[str, Any]] | None = None
     source: DataSource | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    raw: bytes | None = None  # the JSON body as received, spooled as it is
 
     @property
     def records_total(self) -> int | None:

@@ -157,12 +157,6 @@ class ExportService:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    def submit(self, request: ExportRequest) -> tuple[ExportJob, Ticket, asyncio.Task[None]]:
-        """Admit and start a job whose input needs no spool (a source); for tests and tools."""
-        ticket = self.admit()
-        job = self.new_job(request)
-        return job, ticket, self.start(job, ticket)
-
     def _drop_spool(self, job: ExportJob) -> None:
         if job.spool:
             Path(job.spool).unlink(missing_ok=True)
