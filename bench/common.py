@@ -200,11 +200,16 @@ def run_python(code: str, *args: str) -> dict[str, Any]:
 
 
 def interleave(reps: int, ours: Callable[[], float], baseline: Callable[[], float]) -> tuple[list[float], list[float]]:
-    """A/B interleaved repetitions: ours, baseline, ours, baseline..."""
+    """A/B interleaved repetitions, the order swapped every other time (ours, baseline, baseline, ours, ...)
+    so that a drift in the machine's speed weighs on both sides alike."""
     a, b = [], []
-    for _ in range(reps):
-        a.append(ours())
-        b.append(baseline())
+    for rep in range(reps):
+        if rep % 2:
+            b.append(baseline())
+            a.append(ours())
+        else:
+            a.append(ours())
+            b.append(baseline())
     return a, b
 
 

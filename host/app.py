@@ -73,18 +73,34 @@ def _error_from_http(request: web.Request, exc: web.HTTPException) -> web.Stream
     return json_error(exc.status, code_for_status(exc.status), message, headers=headers)
 
 
-def _instrumentation(app: web.Application, metrics: HostMetrics, auth: TokenAuth) -> Callable[..., Handler]:
+class Instrumentation:
     """What every request goes through, as a wrapper put around each handler when its route is added (cheaper
     than an aiohttp middleware): auth, plugin middlewares, JSON errors, request metrics, in-flight count."""
-    state, host = app[STATE_KEY], app[HOST_KEY]
-    clock, observe = time.perf_counter, metrics.observe
-    auth_on = auth.enabled
 
-    def wrap(handler: Handler | Callable[[web.Request], web.StreamResponse],
+    def __init__(self, app: web.Application, metrics: HostMetrics, auth: TokenAuth) -> None:
+        self.app, self.metrics, self.auth = app, metrics, auth
+
+    def add(self, method: str, path: str, handler: Any, rec: PluginRecord | None = None,
+            **kwargs: Any) -> web.AbstractResource | None:
+        """Add a route with its handler wrapped; the wrapper knows its resource from then on, so a request
+        is counted without looking its route up again."""
+        wrapped = self.wrap(handler, rec)
+        resource = None
+        for added in web.RouteDef(method, path, wrapped, kwargs).register(self.app.router):
+            resource = added.resource
+            wrapped.bind(resource)  # type: ignore[attr-defined]
+        return resource
+
+    def wrap(self, handler: Handler | Callable[[web.Request], web.StreamResponse],
              rec: PluginRecord | None = None) -> Handler:
+        state, host, auth = self.app[STATE_KEY], self.app[HOST_KEY], self.auth
+        clock, observe, auth_on = time.perf_counter, self.metrics.observe, auth.enabled
         # a plain function answers without a coroutine of its own (the host's endpoints do; plugins may)
         synchronous = not inspect.iscoroutinefunction(handler) and not (
             isinstance(handler, type) and issubclass(handler, AbstractView))  # a view class is awaited
+        # what middlewares wrap
+        coroutine: Any = _as_coroutine(handler) if synchronous else handler  # type: ignore[arg-type]
+        resource: Any = None  # bound once the route is added
 
         @functools.wraps(handler)
         async def instrumented(request: web.Request) -> web.StreamResponse:
@@ -99,19 +115,17 @@ def _instrumentation(app: web.Application, metrics: HostMetrics, auth: TokenAuth
                         return json_error(401, "unauthorized", "this needs a bearer token: Authorization: Bearer "
                                           "SECRET", headers={"WWW-Authenticate": 'Bearer realm="executor"'})
                     request[IDENTITY_KEY] = who
-                inner: Any = handler
-                if rec is not None and rec.status != LOADED:  # a failed plugin's routes answer 404
-                    inner = _not_loaded(rec)
                 middlewares = host.active_middlewares
-                direct = synchronous and inner is handler and not middlewares
-                if middlewares:
-                    if synchronous and inner is handler:
-                        inner = _as_coroutine(handler)
-                    for mw in reversed(middlewares):
-                        inner = functools.partial(mw, handler=inner)
                 response: web.StreamResponse
                 try:
-                    response = inner(request) if direct else await inner(request)
+                    if rec is not None and rec.status != LOADED:  # a failed plugin's routes answer 404
+                        response = await _through(middlewares, _not_loaded(rec), request)
+                    elif middlewares:
+                        response = await _through(middlewares, coroutine, request)
+                    elif synchronous:
+                        response = handler(request)  # type: ignore[assignment]
+                    else:
+                        response = await handler(request)  # type: ignore[misc]
                 except web.HTTPException as exc:
                     if exc.status < 400:
                         status = exc.status
@@ -124,11 +138,21 @@ def _instrumentation(app: web.Application, metrics: HostMetrics, auth: TokenAuth
                 return response
             finally:
                 state.inflight -= 1
-                observe(request.match_info.route.resource, request.method, status, clock() - started)
+                observe(request.match_info.route.resource if resource is None else resource, request.method, status,
+                        clock() - started)
 
+        def bind(route_resource: Any) -> None:
+            nonlocal resource
+            resource = route_resource
+
+        instrumented.bind = bind  # type: ignore[attr-defined]
         return instrumented
 
-    return wrap
+
+def _through(middlewares: list[Any], handler: Handler, request: web.Request) -> Awaitable[web.StreamResponse]:
+    for mw in reversed(middlewares):
+        handler = functools.partial(mw, handler=handler)
+    return handler(request)
 
 
 def _as_coroutine(handler: Callable[[web.Request], web.StreamResponse]) -> Handler:
@@ -158,18 +182,21 @@ async def _unmatched(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNotFound()
 
 
-def health(request: web.Request) -> web.Response:
-    app = request.app
-    state = app[STATE_KEY]
-    body = {
-        "ok": not state.draining,
-        "status": "draining" if state.draining else "ok",
-        "service": "executor",
-        "version": __version__,
-        "uptime_s": round(time.monotonic() - state.started, 3),
-        "plugins": app[HOST_KEY].counts(),
-    }
-    return web.json_response(body, status=503 if state.draining else 200)
+def _health(state: HostState, host: PluginHost) -> Callable[[web.Request], web.Response]:
+    """``/health``: what it reads is bound here, so a probe costs no lookups through the request."""
+
+    def health(request: web.Request) -> web.Response:
+        draining = state.draining
+        return web.json_response({
+            "ok": not draining,
+            "status": "draining" if draining else "ok",
+            "service": "executor",
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - state.started, 3),
+            "plugins": host.counts(),
+        }, status=503 if draining else 200)
+
+    return health
 
 
 def plugins_list(request: web.Request) -> web.Response:
@@ -197,17 +224,17 @@ async def create_app(
     app[SETTINGS_KEY] = settings
     app[REGISTRY_KEY] = registry
     app[HOST_KEY] = host
-    app[STATE_KEY] = HostState(started=time.monotonic())
+    app[STATE_KEY] = state = HostState(started=time.monotonic())
     metrics = HostMetrics(registry)
     registry.register(PluginStatusCollector(host))
     auth = TokenAuth(settings.host["auth"]["tokens"], settings.host["auth"]["open_paths"])
-    wrap = _instrumentation(app, metrics, auth)
-    app.router.add_get("/health", wrap(health))
-    app.router.add_get("/plugins", wrap(plugins_list))
-    app.router.add_get("/metrics", wrap(make_aiohttp_handler(registry)))
-    await host.boot(registry, lambda rec, handler: wrap(handler, rec))
+    instrumentation = Instrumentation(app, metrics, auth)
+    instrumentation.add("GET", "/health", _health(state, host))
+    instrumentation.add("GET", "/plugins", plugins_list)
+    instrumentation.add("GET", "/metrics", make_aiohttp_handler(registry))
+    await host.boot(registry, instrumentation.add)
     # last, after every plugin's routes: whatever no route matches gets the same treatment as the rest
-    metrics.unmatched = app.router.add_route("*", "/{path:.*}", wrap(_unmatched)).resource
+    metrics.unmatched = instrumentation.add("*", "/{path:.*}", _unmatched)
 
     lag = LoopLag(registry)
 

@@ -328,8 +328,7 @@ class PluginHost:
                 self.registry.register(rec.registry)
                 rec.registered = True
                 for route in routes:
-                    web.RouteDef(route.method, route.path, instrument(rec, route.handler), route.kwargs).register(
-                        self.app.router)
+                    instrument(route.method, route.path, route.handler, rec, **route.kwargs)
                     rec.routes.append(f"{route.method} {route.path}")
                 rec.middlewares = middlewares
             except BootError:
