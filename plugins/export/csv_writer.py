@@ -73,19 +73,32 @@ def _columns(chunk: list[Record], columns: list[str], getters: list[Any]) -> lis
         return [[record.get(column) for record in chunk] for column in columns]
 
 
-def _write_chunk(writer: Any, chunk: list[Any], columns: list[str], getters: list[Any], neutralise: bool) -> None:
-    if type(chunk[0]) is tuple:  # rows already in column order (a SQL source): check, then write them as they are
-        by_column: list[Any] = list(zip(*chunk))  # noqa: B905 - rows of one query have one width
-        dirty = [index for index, values in enumerate(by_column) if not _clean(values, neutralise)]
-        if not dirty:
-            writer.writerows(chunk)
-            return
-    else:
-        by_column = _columns(chunk, columns, getters)
-        dirty = [index for index, values in enumerate(by_column) if not _clean(values, neutralise)]
-    for index in dirty:
-        by_column[index] = [cell(value, neutralise) for value in by_column[index]]
-    writer.writerows(zip(*by_column))  # noqa: B905 - columns of one chunk, equal by construction
+class ChunkWriter:
+    """Writes chunks of records to a text stream as CSV rows, converting only the columns that need it."""
+
+    def __init__(self, stream: Any, columns: list[str], neutralise: bool) -> None:
+        self.stream = stream
+        self.writer = csv.writer(stream, lineterminator="\r\n")
+        self.columns = columns
+        self.neutralise = neutralise
+        self.getters = [itemgetter(column) for column in columns]
+
+    def header(self) -> None:
+        self.writer.writerow([cell(c, self.neutralise) for c in self.columns])
+
+    def write(self, chunk: list[Any]) -> None:
+        if type(chunk[0]) is tuple:  # rows already in column order (a SQL source): check, then write them as they are
+            by_column: list[Any] = list(zip(*chunk))  # noqa: B905 - rows of one query have one width
+            dirty = [index for index, values in enumerate(by_column) if not _clean(values, self.neutralise)]
+            if not dirty:
+                self.writer.writerows(chunk)
+                return
+        else:
+            by_column = _columns(chunk, self.columns, self.getters)
+            dirty = [index for index, values in enumerate(by_column) if not _clean(values, self.neutralise)]
+        for index in dirty:
+            by_column[index] = [cell(value, self.neutralise) for value in by_column[index]]
+        self.writer.writerows(zip(*by_column))  # noqa: B905 - columns of one chunk, equal by construction
 
 
 class CsvEncoder:
@@ -93,10 +106,8 @@ class CsvEncoder:
 
     def __init__(self, columns: list[str], neutralise: bool = True) -> None:
         self.columns = columns
-        self.neutralise = neutralise
-        self._getters = [itemgetter(column) for column in columns]
         self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+        self._chunks = ChunkWriter(self._buffer, columns, neutralise)
 
     def _take(self) -> str:
         text = self._buffer.getvalue()
@@ -105,12 +116,12 @@ class CsvEncoder:
         return text
 
     def header(self) -> str:
-        self._writer.writerow([cell(c, self.neutralise) for c in self.columns])
+        self._chunks.header()
         return self._take()
 
     def encode(self, chunk: list[Record]) -> str:
         for start in range(0, len(chunk), BATCH_ROWS):
-            _write_chunk(self._writer, chunk[start:start + BATCH_ROWS], self.columns, self._getters, self.neutralise)
+            self._chunks.write(chunk[start:start + BATCH_ROWS])
         return self._take()
 
 
@@ -127,14 +138,13 @@ def write_csv(
     neutralise = bool(options.get("neutralise_formulas", True))
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
     try:
-        writer = csv.writer(text, lineterminator="\r\n")
-        writer.writerow([cell(c, neutralise) for c in columns])
-        getters = [itemgetter(column) for column in columns]
+        chunks = ChunkWriter(text, columns, neutralise)
+        chunks.header()
         iterator = iter(records)
         batch = min(chunk_rows, BATCH_ROWS)
         written = reported = 0
         while chunk := list(islice(iterator, batch)):
-            _write_chunk(writer, chunk, columns, getters, neutralise)
+            chunks.write(chunk)
             written += len(chunk)
             if written - reported >= chunk_rows:
                 text.flush()

@@ -90,6 +90,14 @@ def rows_for(source: SourceRecords, columns: list[str], as_dicts: bool) -> Itera
     return map(pick, source.records)
 
 
+def row_batches(source: SourceRecords, columns: list[str], size: int = 1000) -> Iterator[list[Any]]:
+    """A tuple source's rows for ``columns``, a list at a time (its own batches when it has them)."""
+    if source.batches is None or columns != source.columns:
+        rows = rows_for(source, columns, as_dicts=False)
+        return iter(lambda: list(itertools.islice(rows, size)), [])
+    return source.batches
+
+
 def render(task: RenderTask, control: Control) -> RenderResult:
     """Run ``task``; raises :class:`RenderFailed` (with a reason) or :class:`ExportCancelled`."""
     started = time.perf_counter()

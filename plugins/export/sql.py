@@ -17,6 +17,7 @@ import sqlite3
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +92,10 @@ def check_sql_params(spec: Mapping[str, Any], params: Mapping[str, Any]) -> dict
     return checked
 
 
-def _rows(cursor: sqlite3.Cursor, connection: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
+def _batches(cursor: sqlite3.Cursor, connection: sqlite3.Connection) -> Iterator[list[tuple[Any, ...]]]:
     try:
         while rows := cursor.fetchmany(FETCH_ROWS):
-            yield from rows
+            yield rows
     finally:
         connection.close()
 
@@ -106,7 +107,8 @@ def open_sqlite(spec: Mapping[str, Any], params: Mapping[str, Any]) -> SourceRec
     connection.execute("PRAGMA query_only = ON")
     cursor = connection.execute(spec["query"], checked)
     columns = [description[0] for description in cursor.description]
-    return SourceRecords(columns, _rows(cursor, connection), None, tuples=True)
+    batches = _batches(cursor, connection)
+    return SourceRecords(columns, chain.from_iterable(batches), None, tuples=True, batches=batches)
 
 
 def sql_sources(configured: Mapping[str, Mapping[str, Any]]) -> list[DataSource]:

@@ -30,7 +30,7 @@ from .payload import (
     parse_export_request,
     read_json_body,
 )
-from .render import RenderFailed, rows_for
+from .render import RenderFailed, row_batches
 from .routes import MAX_LINE_BYTES, SERVICE, failure, routes
 from .types import Record
 
@@ -75,16 +75,21 @@ class Counter:
     records = 0
 
 
-async def _encoded_batches(records: Iterator[Any], encoder: CsvEncoder, size: int,
+async def _encoded_batches(batches: Iterator[list[Any]], encoder: CsvEncoder, size: int,
                            counter: Counter) -> AsyncIterator[bytes]:
-    """The header, then CSV of ``records`` pulled, encoded and turned to bytes a batch at a time in a thread
-    (so a blocking source never holds the event loop, which only sends)."""
+    """The header, then CSV of the records in ``batches``, pulled and encoded in a thread about ``size``
+    records at a time (so a blocking source never holds the event loop, which only sends)."""
     yield encoder.header().encode()
 
     def next_chunk() -> bytes:
-        batch = list(islice(records, size))
-        counter.records += len(batch)
-        return encoder.encode(batch).encode() if batch else b""
+        texts, records = [], 0
+        for batch in batches:
+            texts.append(encoder.encode(batch))
+            records += len(batch)
+            if records >= size:
+                break
+        counter.records += records
+        return "".join(texts).encode()
 
     # one batch ahead: the next batch is encoded in the thread while this one is being sent
     ahead = asyncio.ensure_future(asyncio.to_thread(next_chunk))
@@ -137,14 +142,16 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
                 opened = await asyncio.to_thread(export.source.open, export.params)
                 wanted = export.columns or opened.columns
                 try:
-                    rows = rows_for(opened, wanted, as_dicts=False) if opened.tuples else opened.records
+                    batches = (row_batches(opened, wanted) if opened.tuples
+                               else iter(lambda: list(islice(opened.records, BATCH)), []))
                 except RenderFailed as exc:
                     raise BadRequest(exc.reason, exc.message) from None
-                texts = _encoded_batches(rows, CsvEncoder(wanted, neutralise), SOURCE_BATCH, counter)
+                texts = _encoded_batches(batches, CsvEncoder(wanted, neutralise), SOURCE_BATCH, counter)
             else:
                 records = export.records or []
                 wanted = export.columns or (list(records[0].keys()) if records else [])
-                texts = _encoded_batches(iter(records), CsvEncoder(wanted, neutralise), BATCH, counter)
+                texts = _encoded_batches((records[i:i + BATCH] for i in range(0, len(records), BATCH)),
+                                         CsvEncoder(wanted, neutralise), BATCH, counter)
         else:
             who = identity(request)
             user = who.name if who is not None else request.query.get("user", "anonymous")

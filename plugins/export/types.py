@@ -68,13 +68,15 @@ class SourceRecords:
     """What a data source opens: its columns, a lazy iterator of records, the total when known.
 
     With ``tuples``, records are tuples in ``columns`` order (cheaper than dicts; the CSV writer takes them
-    as they are, other writers get dicts).
+    as they are, other writers get dicts). ``batches``, when given, are the same records a list at a time
+    (``records`` is then their concatenation): cheaper to pull in bulk; a consumer takes one or the other.
     """
 
     columns: list[str]
     records: Iterator[Any]
     total: int | None = None
     tuples: bool = False
+    batches: Iterator[list[Any]] | None = None
 
 
 @dataclass(frozen=True)
