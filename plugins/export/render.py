@@ -15,7 +15,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from .csv_writer import write_csv
+from .csv_writer import CsvEncoder, write_csv
 from .files import AtomicOutput
 from .types import Control, ExportCancelled, Meta, SourceRecords, Writer
 
@@ -75,15 +75,19 @@ def spooled_records(path: str, kind: str | None) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def check_columns(source: SourceRecords, columns: list[str]) -> None:
+    missing = [column for column in columns if column not in source.columns]
+    if missing:
+        raise RenderFailed("invalid_columns", f"the source has no column {missing[0]!r}")
+
+
 def rows_for(source: SourceRecords, columns: list[str], as_dicts: bool) -> Iterator[Any]:
     """A tuple source's rows for ``columns``: tuples in that order, or dicts for writers that want them."""
     if as_dicts:
         return (dict(zip(source.columns, row, strict=True)) for row in source.records)
     if columns == source.columns:
         return source.records
-    missing = [column for column in columns if column not in source.columns]
-    if missing:
-        raise RenderFailed("invalid_columns", f"the source has no column {missing[0]!r}")
+    check_columns(source, columns)
     pick = itemgetter(*(source.columns.index(column) for column in columns))
     if len(columns) == 1:
         return ((value,) for value in map(pick, source.records))
@@ -98,6 +102,42 @@ def row_batches(source: SourceRecords, columns: list[str], size: int = 1000) -> 
     return source.batches
 
 
+@dataclass(frozen=True)
+class StreamTask:
+    """A source streamed back as CSV (``POST /export/stream``), run where exports render."""
+
+    source_open: Callable[[Mapping[str, Any]], SourceRecords]
+    params: Mapping[str, Any]
+    columns: list[str] | None
+    neutralise: bool
+    chunk_records: int = 20000
+
+
+def open_csv_stream(task: StreamTask) -> Iterator[tuple[int, bytes]]:
+    """Open the source now (:class:`RenderFailed` for a column it lacks); then ``(records, CSV bytes)`` about
+    ``chunk_records`` records at a time, the header first (0 records)."""
+    source = task.source_open(task.params)
+    columns = task.columns or source.columns
+    check_columns(source, columns)
+    batches = (row_batches(source, columns) if source.tuples
+               else iter(lambda: list(itertools.islice(source.records, 1000)), []))
+    return csv_chunks(batches, CsvEncoder(columns, task.neutralise), task.chunk_records)
+
+
+def csv_chunks(batches: Iterator[list[Any]], encoder: CsvEncoder, size: int) -> Iterator[tuple[int, bytes]]:
+    """The header, then ``(records, bytes)`` of the CSV of ``batches``, about ``size`` records at a time."""
+    yield 0, encoder.header().encode()
+    texts, records = [], 0
+    for batch in batches:
+        texts.append(encoder.encode(batch))
+        records += len(batch)
+        if records >= size:
+            yield records, "".join(texts).encode()
+            texts, records = [], 0
+    if records:
+        yield records, "".join(texts).encode()
+
+
 def render(task: RenderTask, control: Control) -> RenderResult:
     """Run ``task``; raises :class:`RenderFailed` (with a reason) or :class:`ExportCancelled`."""
     started = time.perf_counter()
@@ -107,6 +147,7 @@ def render(task: RenderTask, control: Control) -> RenderResult:
         if task.source_open is not None:
             source = task.source_open(task.params)
             records, columns, total = source.records, task.columns or source.columns, source.total
+            check_columns(source, columns)
             if source.tuples:
                 records = rows_for(source, columns, as_dicts=task.writer is not write_csv)
         elif task.spool is not None:

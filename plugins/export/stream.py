@@ -7,12 +7,11 @@ batch at a time. A line that is not a JSON object ends the stream with a last li
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
-from itertools import islice
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -30,9 +29,10 @@ from .payload import (
     parse_export_request,
     read_json_body,
 )
-from .render import RenderFailed, row_batches
+from .render import RenderFailed, StreamTask, csv_chunks
 from .routes import MAX_LINE_BYTES, SERVICE, failure, routes
 from .types import Record
+from .workers import Chunks, in_thread
 
 BATCH = 1000
 SOURCE_BATCH = 20000
@@ -75,34 +75,15 @@ class Counter:
     records = 0
 
 
-async def _encoded_batches(batches: Iterator[list[Any]], encoder: CsvEncoder, size: int,
-                           counter: Counter) -> AsyncIterator[bytes]:
-    """The header, then CSV of the records in ``batches``, pulled and encoded in a thread about ``size``
-    records at a time (so a blocking source never holds the event loop, which only sends)."""
-    yield encoder.header().encode()
-
-    def next_chunk() -> bytes:
-        texts, records = [], 0
-        for batch in batches:
-            texts.append(encoder.encode(batch))
-            records += len(batch)
-            if records >= size:
-                break
-        counter.records += records
-        return "".join(texts).encode()
-
-    # one batch ahead: the next batch is encoded in the thread while this one is being sent
-    ahead = asyncio.ensure_future(asyncio.to_thread(next_chunk))
-    try:
-        while chunk := await ahead:
-            ahead = asyncio.ensure_future(asyncio.to_thread(next_chunk))
-            yield chunk
-    finally:
-        ahead.cancel()
+async def _counted(chunks: Chunks, counter: Counter) -> AsyncGenerator[bytes, None]:
+    async with contextlib.aclosing(chunks):
+        async for records, data in chunks:
+            counter.records += records
+            yield data
 
 
 async def _ndjson_texts(batches: AsyncIterator[list[Record]], columns: list[str] | None, neutralise: bool,
-                        counter: Counter) -> AsyncIterator[bytes]:
+                        counter: Counter) -> AsyncGenerator[bytes, None]:
     """CSV text of NDJSON records as they arrive; the header goes out with the request when columns are given."""
     encoder = CsvEncoder(columns, neutralise) if columns else None
     if encoder is not None:
@@ -131,7 +112,9 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
             raise BadRequest("unknown_format", "only format=csv can be streamed; use /export/run for others")
         columns = [c.strip() for c in request.query.get("columns", "").split(",") if c.strip()] or None
         kind = check_content_type(request, ("application/json", "application/x-ndjson"))
-        texts: AsyncIterator[bytes]
+        texts: AsyncGenerator[bytes, None] | None = None
+        task: StreamTask | None = None  # a source: read and encoded on the slot's worker, sent from here
+        inline: Iterator[tuple[int, bytes]] | None = None  # records in the body: encoded in a thread
         if kind == "application/json":
             _, body = await read_json_body(request, service.settings.max_body_bytes)
             if isinstance(body, dict):
@@ -139,19 +122,12 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
             export = parse_export_request(body, service.formats, service.sources, service.limits)
             user = export.user if identity(request) is None else identity(request).name  # type: ignore[union-attr]
             if export.source is not None:
-                opened = await asyncio.to_thread(export.source.open, export.params)
-                wanted = export.columns or opened.columns
-                try:
-                    batches = (row_batches(opened, wanted) if opened.tuples
-                               else iter(lambda: list(islice(opened.records, BATCH)), []))
-                except RenderFailed as exc:
-                    raise BadRequest(exc.reason, exc.message) from None
-                texts = _encoded_batches(batches, CsvEncoder(wanted, neutralise), SOURCE_BATCH, counter)
+                task = StreamTask(export.source.open, export.params, export.columns, neutralise, SOURCE_BATCH)
             else:
                 records = export.records or []
                 wanted = export.columns or (list(records[0].keys()) if records else [])
-                texts = _encoded_batches((records[i:i + BATCH] for i in range(0, len(records), BATCH)),
-                                         CsvEncoder(wanted, neutralise), BATCH, counter)
+                inline = csv_chunks((records[i:i + BATCH] for i in range(0, len(records), BATCH)),
+                                    CsvEncoder(wanted, neutralise), BATCH)
         else:
             who = identity(request)
             user = who.name if who is not None else request.query.get("user", "anonymous")
@@ -164,13 +140,22 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
         return failure(429, "export_queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)},
                        retryAfter=exc.retry_after)
     try:
-        await service.limiter.wait(ticket)
+        slot = await service.limiter.wait(ticket)
+        if task is not None:
+            try:
+                texts = _counted(await service.workers.stream(slot, task), counter)
+            except RenderFailed as exc:
+                status = 400 if exc.reason == "invalid_columns" else 500
+                return failure(status, exc.reason, exc.message)
+        elif inline is not None:
+            texts = _counted(in_thread(inline), counter)
+        assert texts is not None
         return await _respond(request, service, texts, user, counter)
     finally:
         service.limiter.leave(ticket)
 
 
-async def _respond(request: web.Request, service: Any, texts: AsyncIterator[bytes], user: str,
+async def _respond(request: web.Request, service: Any, texts: AsyncGenerator[bytes, None], user: str,
                    counter: Counter) -> web.StreamResponse:
     metrics = service.metrics
     headers = {"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": 'attachment; filename="export.csv"',
@@ -185,8 +170,9 @@ async def _respond(request: web.Request, service: Any, texts: AsyncIterator[byte
     await response.prepare(request)
     nbytes = 0
     try:
-        async for data in texts:
-            nbytes += await send(data)
+        async with contextlib.aclosing(texts):
+            async for data in texts:
+                nbytes += await send(data)
     except StreamFailed as exc:
         await send(error_line(exc.code, exc.message))
         metrics.failed("csv", user, exc.code, counter.records, nbytes, time.perf_counter() - started)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -19,15 +19,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .files import remove_partials
-from .render import RenderFailed, RenderResult, RenderTask, render
+from .render import RenderFailed, RenderResult, RenderTask, StreamTask, open_csv_stream, render
 from .types import ExportCancelled
 
 CANCEL_GRACE_S = 1.0
 Progress = Callable[[int], None]
 
 
+Chunks = AsyncGenerator[tuple[int, bytes], None]
+
+
 class WorkerPool(Protocol):
     async def run(self, slot: int, task: RenderTask, on_progress: Progress) -> RenderResult: ...
+    async def stream(self, slot: int, task: StreamTask) -> Chunks: ...
     def pids(self) -> list[int]: ...
     def start(self) -> None: ...
     async def close(self) -> None: ...
@@ -59,6 +63,9 @@ def worker_main(conn: Connection) -> None:
             return
         if task == "cancel":  # a cancel that arrived after its task finished
             continue
+        if isinstance(task, StreamTask):
+            _stream(conn, task)
+            continue
         try:
             conn.send(("done", render(task, PipeControl(conn))))
         except ExportCancelled:
@@ -67,6 +74,51 @@ def worker_main(conn: Connection) -> None:
             conn.send(("failed", (exc.reason, exc.message, exc.written)))
         except BaseException as exc:  # noqa: BLE001 - report, then keep serving
             conn.send(("failed", ("render_error", f"{type(exc).__name__}: {exc}", 0)))
+
+
+def _stream(conn: Connection, task: StreamTask) -> None:
+    """Send a stream's chunks up the pipe: ``started`` (or ``failed``), ``chunk``s, then ``done``. Sending
+    blocks while the server has not taken the last chunk, which holds the source back to the client's pace."""
+    try:
+        chunks = open_csv_stream(task)
+    except RenderFailed as exc:
+        conn.send(("failed", (exc.reason, exc.message, 0)))
+        return
+    except Exception as exc:  # noqa: BLE001 - the source's own failure, reported to the client
+        conn.send(("failed", ("source_error", f"{type(exc).__name__}: {exc}", 0)))
+        return
+    conn.send(("started", None))
+    try:
+        for chunk in chunks:
+            if conn.poll() and conn.recv() == "cancel":
+                conn.send(("cancelled", None))
+                return
+            conn.send(("chunk", chunk))
+    except Exception as exc:  # noqa: BLE001
+        conn.send(("failed", ("source_error", f"{type(exc).__name__}: {exc}", 0)))
+        return
+    conn.send(("done", None))
+
+
+async def _message(conn: Connection) -> Any:
+    """The worker's next message, read once the pipe is readable (cancelling reads nothing)."""
+    loop = asyncio.get_running_loop()
+    fd = conn.fileno()
+    arrived: asyncio.Future[Any] = loop.create_future()
+
+    def readable() -> None:
+        loop.remove_reader(fd)
+        try:
+            arrived.set_result(conn.recv())
+        except (EOFError, OSError):
+            arrived.set_exception(RenderFailed("worker_crashed", "the export worker process died"))
+
+    loop.add_reader(fd, readable)
+    try:
+        return await arrived
+    finally:
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(fd)
 
 
 @dataclass
@@ -151,6 +203,51 @@ class ProcessWorkers:
             if crashed:
                 self._kill(slot)
 
+    async def stream(self, slot: int, task: StreamTask) -> Chunks:
+        """Run ``task`` on the slot's worker; returns once the source is open (or raises
+        :class:`RenderFailed`), with the chunks to come. Close the chunks (``aclose``) to stop early."""
+        worker = self.workers[slot]
+        if worker is None or not worker.process.is_alive():
+            worker = self._spawn(slot)
+        await asyncio.to_thread(worker.conn.send, task)
+        try:
+            kind, value = await _message(worker.conn)
+        except RenderFailed:
+            self._kill(slot)
+            raise
+        if kind == "failed":
+            raise RenderFailed(*value)
+        return self._chunks(slot, worker)
+
+    async def _chunks(self, slot: int, worker: _Worker) -> Chunks:
+        finished = False
+        try:
+            while True:
+                kind, value = await _message(worker.conn)
+                if kind == "chunk":
+                    yield value
+                    continue
+                finished = True
+                if kind == "failed":
+                    raise RenderFailed(*value)
+                return
+        except RenderFailed as exc:
+            if exc.reason == "worker_crashed":
+                self._kill(slot)
+            raise
+        finally:
+            if not finished:  # the client went away: stop the worker at its next chunk, or replace it
+                await asyncio.shield(self._stop_stream(slot, worker))
+
+    async def _stop_stream(self, slot: int, worker: _Worker) -> None:
+        try:
+            worker.conn.send("cancel")
+            async with asyncio.timeout(CANCEL_GRACE_S):
+                while (await _message(worker.conn))[0] == "chunk":
+                    pass
+        except (TimeoutError, RenderFailed, OSError):
+            self._kill(slot)
+
     async def _stop(self, slot: int, worker: _Worker, task: RenderTask, sending: asyncio.Future[None],
                     outcome: asyncio.Future[RenderResult]) -> None:
         with contextlib.suppress(Exception):
@@ -222,8 +319,22 @@ class ThreadWorkers:
                 await running
             raise
 
+    async def stream(self, slot: int, task: StreamTask) -> Chunks:
+        return in_thread(await asyncio.to_thread(open_csv_stream, task))
+
     async def close(self) -> None:
         await asyncio.to_thread(self.executor.shutdown, True)
+
+
+async def in_thread(chunks: Iterator[tuple[int, bytes]]) -> Chunks:
+    """``chunks`` made in a thread, one ahead: the next is made while this one is sent."""
+    ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+    try:
+        while (chunk := await ahead) is not None:
+            ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+            yield chunk
+    finally:
+        ahead.cancel()
 
 
 def make_workers(kind: str, count: int) -> WorkerPool:

@@ -119,3 +119,24 @@ async def test_client_gone_mid_stream_frees_the_slot(export_client):
     await poll_status(client, lambda s: s["concurrentExports"] == 0)
     response = await client.post("/export/run", json={"format": "csv", "data": [{"a": 1}]})
     assert response.status == 200
+
+
+async def test_stream_from_a_source_after_one_was_abandoned(export_client):
+    """A stream whose client left stops its worker at the next chunk: the same worker streams the next one."""
+    client = await export_client(max_concurrent=1)
+    async with client.post("/export/stream", json={"source": "synthetic", "params": {"records": 5_000_000}}) as r:
+        await r.content.read(100)
+    await poll_status(client, lambda s: s["concurrentExports"] == 0)
+    response = await client.post("/export/stream", json={"source": "synthetic", "params": {"records": 30_000},
+                                                          "columns": ["id", "symbol"]})
+    lines = (await response.text()).splitlines()
+    assert response.status == 200 and lines[0] == "id,symbol" and len(lines) == 30_001
+    assert lines[-1].startswith("30000,")
+
+
+async def test_stream_from_a_source_with_a_column_it_lacks_is_a_400(export_client):
+    client = await export_client()
+    response = await client.post("/export/stream", json={"source": "synthetic", "params": {"records": 10},
+                                                          "columns": ["id", "nope"]})
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "invalid_columns"
