@@ -76,10 +76,13 @@ class Counter:
 
 
 async def _counted(chunks: Chunks, counter: Counter) -> AsyncGenerator[bytes, None]:
-    async with contextlib.aclosing(chunks):
-        async for records, data in chunks:
-            counter.records += records
-            yield data
+    try:
+        async with contextlib.aclosing(chunks):
+            async for records, data in chunks:
+                counter.records += records
+                yield data
+    except RenderFailed as exc:  # the source failed after the stream began
+        raise StreamFailed(exc.reason, exc.message) from None
 
 
 async def _ndjson_texts(batches: AsyncIterator[list[Record]], columns: list[str] | None, neutralise: bool,

@@ -34,18 +34,29 @@ def open_gated(params: Mapping[str, Any]) -> SourceRecords:
     return SourceRecords(["id", "name"], _gated_records(**checked), checked["records"])
 
 
+def _crumbling_records(records: int) -> Iterator[dict[str, Any]]:
+    for index in range(records):
+        yield {"id": index, "name": f"row {index}"}
+    raise OSError("the source's disk went away")
+
+
+def open_crumbling(params: Mapping[str, Any]) -> SourceRecords:
+    return SourceRecords(["id", "name"], _crumbling_records(int(params.get("records", 10))), None)
+
+
 def write_boom(records: Any, columns: list[str], meta: Meta, out: Any, options: Any, control: Any) -> WriteStats:
     out.write(b"partial bytes before the failure\n")
     raise RuntimeError("renderer exploded")
 
 
 GATED = DataSource("gated", check_gated, open_gated, "blocks until released")
+CRUMBLING = DataSource("crumbling", dict, open_crumbling, "fails after `records` records")
 BOOM = ExportFormat("boom", write_boom, "always fails")
 
 
 @hookimpl
 def export_register_sources() -> list[DataSource]:
-    return [GATED]
+    return [GATED, CRUMBLING]
 
 
 @hookimpl

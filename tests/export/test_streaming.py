@@ -8,6 +8,8 @@ import gzip
 import io
 import json
 
+import pytest
+
 from tests.export.conftest import leftovers, poll_status
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
@@ -121,9 +123,10 @@ async def test_client_gone_mid_stream_frees_the_slot(export_client):
     assert response.status == 200
 
 
-async def test_stream_from_a_source_after_one_was_abandoned(export_client):
+@pytest.mark.parametrize("workers", ["process", "thread"])
+async def test_stream_from_a_source_after_one_was_abandoned(export_client, workers):
     """A stream whose client left stops its worker at the next chunk: the same worker streams the next one."""
-    client = await export_client(max_concurrent=1)
+    client = await export_client(max_concurrent=1, workers=workers)
     async with client.post("/export/stream", json={"source": "synthetic", "params": {"records": 5_000_000}}) as r:
         await r.content.read(100)
     await poll_status(client, lambda s: s["concurrentExports"] == 0)
@@ -140,3 +143,15 @@ async def test_stream_from_a_source_with_a_column_it_lacks_is_a_400(export_clien
                                                           "columns": ["id", "nope"]})
     assert response.status == 400
     assert (await response.json())["error"]["code"] == "invalid_columns"
+
+
+async def test_a_source_failing_mid_stream_ends_with_an_error_line(export_client):
+    client = await export_client()
+    response = await client.post("/export/stream", json={"source": "crumbling", "params": {"records": 25_000}})
+    lines = (await response.text()).splitlines()
+    assert response.status == 200 and lines[0] == "id,name" and lines[1] == "0,row 0"
+    assert lines[-1].startswith("#error,")
+    error = json.loads(lines[-1].removeprefix("#error,"))
+    assert error["code"] == "source_error" and "disk went away" in error["message"]
+    assert len(lines) - 2 <= 25_000  # what was encoded before the failure, never a row after it
+    await poll_status(client, lambda s: s["concurrentExports"] == 0)
