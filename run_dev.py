@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-REQUIRED = ("aiohttp", "pluggy", "packaging", "prometheus_client", "reportlab", "watchfiles", "rich")
+REQUIRED = ("aiohttp", "pluggy", "packaging", "prometheus_client", "reportlab", "watchfiles", "rich", "orjson")
 
 
 def ensure_installed() -> None:

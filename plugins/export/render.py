@@ -15,6 +15,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .csv_writer import CsvEncoder, write_csv
 from .files import AtomicOutput
 from .types import Control, ExportCancelled, Meta, SourceRecords, Writer
@@ -63,16 +65,33 @@ class RenderFailed(Exception):
         self.written = written
 
 
+#: Every digit as "0", so that a run of 19 digits (an integer past 64 bits may need them: orjson would read it
+#: as a float) is one substring search.
+_DIGITS_AS_ZERO = bytes(ord("0") if ord("0") <= byte <= ord("9") else byte for byte in range(256))
+_LONG_DIGITS = b"0" * 19
+
+
+def _loads(data: bytes) -> Any:
+    """JSON the server has already checked: orjson (several times faster), or json where orjson would not
+    read it exactly (integers past 64 bits) or refuses it (lone surrogates)."""
+    if _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
+        return json.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def spooled_records(path: str, kind: str | None) -> Iterator[dict[str, Any]]:
     """The records of a spooled input: the ``data`` of a JSON body, or the lines of an NDJSON one."""
     if kind == "json":
         with open(path, "rb") as spool:
-            yield from json.load(spool)["data"]
+            yield from _loads(spool.read())["data"]
         return
     with open(path, "rb") as spool:
         for line in spool:
             if line.strip():
-                yield json.loads(line)
+                yield _loads(line)
 
 
 def check_columns(source: SourceRecords, columns: list[str]) -> None:

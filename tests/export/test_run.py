@@ -153,3 +153,14 @@ async def test_status_endpoint(export_client):
     assert (body["concurrentExports"], body["queueDepth"]) == (0, 0)
     assert (body["maxConcurrentExports"], body["maxQueue"]) == (3, 7)
     assert body["version"] and body["timestamp"]
+
+
+async def test_integers_past_64_bits_come_through_exactly(export_client, tmp_path):
+    """JSON has no integer limit: a value the fast parser refuses is read by the exact one."""
+    client = await export_client()
+    big = 2**70 + 1
+    response = await client.post("/export/run", json={"format": "csv", "data": [{"id": big, "n": -big}, {"id": 1}]})
+    body = await response.json()
+    assert response.status == 200 and body["result"]["records"] == 2
+    text = (tmp_path / "exports" / body["result"]["filename"]).read_text()
+    assert text.splitlines()[1] == f"{big},{-big}"
