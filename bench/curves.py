@@ -81,22 +81,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.curves", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CSV up to 1M, PDF up to 100k")
-    parser.add_argument("--out", default=str(ROOT / "docs"), help="where the PNGs go (default docs/)")
+    parser.add_argument("--tiny", action="store_true", help="a few hundred records: proves the command works")
+    parser.add_argument("--out", default=str(ROOT / "docs"),
+                        help="where the PNGs go (default docs/; with --tiny the JSON goes there too)")
     args = parser.parse_args(argv)
     csv_sizes = CSV_SIZES[:-1] if args.quick else CSV_SIZES
     pdf_sizes = PDF_SIZES[:-1] if args.quick else PDF_SIZES
+    concurrent_records = 200_000 if args.quick else 1_000_000
+    if args.tiny:
+        csv_sizes, pdf_sizes, concurrent_records = (100, 1_000), (100, 500), 1_000
     with executor_server({"max_concurrent": 5}) as server:
         _export(server.url, "pdf", 1000)  # warm-up
         _export(server.url, "csv", 1000)
         results = {"csv": records_curve(server.url, server.pid, "csv", csv_sizes),
                    "pdf": records_curve(server.url, server.pid, "pdf", pdf_sizes),
-                   "concurrency": concurrency_curve(server.url, 200_000 if args.quick else 1_000_000)}
+                   "concurrency": concurrency_curve(server.url, concurrent_records)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for path in plot(results, out):
         print(f"wrote {path}")
-    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "results" / "curves.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    report = out / "curves.json" if args.tiny else ROOT / "bench" / "results" / "curves.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

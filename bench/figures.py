@@ -317,6 +317,24 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": n}))
 """
 
 
+NDJSON_BASELINE = """
+import csv, json, sys, time
+path, out = sys.argv[1], sys.argv[2]
+t = time.perf_counter()
+with open(path, "rb") as source, open(out, "w", newline="", encoding="utf-8") as f:
+    w = csv.writer(f)
+    columns, n = None, 0
+    for line in source:
+        r = json.loads(line)
+        if columns is None:
+            columns = list(r)
+            w.writerow(columns)
+        w.writerow([r.get(c) for c in columns])
+        n += 1
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": n}))
+"""
+
+
 def _make_table(path: Path, rows: int) -> None:
     import random
     import sqlite3
@@ -425,7 +443,10 @@ def sqlite_stream(sizes: Sizes) -> list[Figure]:
                 with ndjson.open("w") as out:
                     for i in range(rows):
                         out.write(json.dumps({"id": i, "symbol": "AAPL", "qty": i % 1000, "price": i * 0.01}) + "\n")
-                nd_seconds, nd_growth = _ndjson_roundtrip(stream_url, server.pid, ndjson)
+                nd_ours, nd_bare = interleave(max(1, sizes.reps - 2),
+                                              lambda: _ndjson_roundtrip(stream_url, server.pid, ndjson),
+                                              lambda: (run_python(NDJSON_BASELINE, str(ndjson),
+                                                                  f"{tmp}/nd.csv")["seconds"], 0.0))
         finally:
             datasette.terminate()
             datasette.wait(10)
@@ -438,8 +459,14 @@ def sqlite_stream(sizes: Sizes) -> list[Figure]:
                           "rows/s", median(bare) / median(theirs), "reported", True))
     figures.append(Figure("peak RSS growth, /export/stream of the table", median(ours_rss), median(their_rss), "MiB",
                           None, "reported (baseline: Datasette)", True))
+    nd_seconds, nd_base = median([t for t, _ in nd_ours]), median([t for t, _ in nd_bare])
+    nd_growth = max(growth for _, growth in nd_ours)
+    figures.append(Figure(f"{rows:,} NDJSON lines → CSV via /export/stream", rows / nd_seconds, rows / nd_base,
+                          "lines/s", nd_base / nd_seconds, "reported (baseline: json.loads + csv.writer)", True,
+                          notes="the client uploads and downloads at once; every line is checked (limits, "
+                                "duplicate keys)"))
     figures.append(Figure(f"peak RSS growth, {rows:,} NDJSON lines in → CSV out", nd_growth, None, "MiB", None,
-                          "≤ 100 MiB", nd_growth <= 100, notes=f"{rows / nd_seconds:,.0f} lines/s"))
+                          "≤ 100 MiB", nd_growth <= 100))
     return figures
 
 

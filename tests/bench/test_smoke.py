@@ -26,3 +26,15 @@ def test_soak_command_reports_and_passes_on_a_short_run():
     report = json.loads(result.stdout)
     assert report["problems"] == [] and report["requests"] > 0 and report["exports_checked"] > 0
     assert set(report["statuses"]) <= {"200", "429"}
+
+
+def test_curves_command_draws_its_plots(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bench.curves", "--tiny", "--out", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("scaling-csv.png", "scaling-pdf.png", "scaling-concurrency.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    report = json.loads((tmp_path / "curves.json").read_text())
+    assert [p["records"] for p in report["csv"]] == [100, 1_000]
+    assert [p["concurrency"] for p in report["concurrency"]] == [1, 2, 3, 4, 5]
+    assert all(p["seconds"] > 0 for p in report["csv"] + report["pdf"])
