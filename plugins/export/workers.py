@@ -221,31 +221,37 @@ class ProcessWorkers:
 
     async def _chunks(self, slot: int, worker: _Worker) -> Chunks:
         finished = False
+        ahead = asyncio.ensure_future(_message(worker.conn))
         try:
             while True:
-                kind, value = await _message(worker.conn)
-                if kind == "chunk":
-                    yield value
-                    continue
-                finished = True
-                if kind == "failed":
-                    raise RenderFailed(*value)
-                return
+                kind, value = await ahead
+                if kind != "chunk":
+                    finished = True
+                    if kind == "failed":
+                        raise RenderFailed(*value)
+                    return
+                # the next chunk comes up the pipe while this one is sent: the worker never waits on the client
+                # for more than one chunk
+                ahead = asyncio.ensure_future(_message(worker.conn))
+                yield value
         except RenderFailed as exc:
             if exc.reason == "worker_crashed":
                 self._kill(slot)
             raise
         finally:
             if not finished:  # the client went away: stop the worker at its next chunk, or replace it
-                await asyncio.shield(self._stop_stream(slot, worker))
+                await asyncio.shield(self._stop_stream(slot, worker, ahead))
 
-    async def _stop_stream(self, slot: int, worker: _Worker) -> None:
+    async def _stop_stream(self, slot: int, worker: _Worker, ahead: asyncio.Future[Any]) -> None:
         try:
             worker.conn.send("cancel")
             async with asyncio.timeout(CANCEL_GRACE_S):
-                while (await _message(worker.conn))[0] == "chunk":
-                    pass
-        except (TimeoutError, RenderFailed, OSError):
+                # a read cancelled with its task may have taken a message: then the grace runs out, the worker goes
+                kind = "chunk" if ahead.cancelled() else (await ahead)[0]
+                while kind == "chunk":
+                    kind = (await _message(worker.conn))[0]
+        except (TimeoutError, RenderFailed, OSError, asyncio.CancelledError):
+            ahead.cancel()
             self._kill(slot)
 
     async def _stop(self, slot: int, worker: _Worker, task: RenderTask, sending: asyncio.Future[None],
