@@ -51,20 +51,25 @@ keeps its figures in `bench/results/curves.json`: time grows linearly with the r
   closure. Binding each route's resource when it is added (instead of reading `request.match_info` per
   request) and a `/health` that reads no state through the request took the wrapper from ~1 µs to ~0.7 µs
   in process. Measured one server after the other the ratio wandered 0.85–0.95 with the machine's load;
-  loaded side by side on one CPU it is steadier. The first-request cost of the rest (kernel, caches) is the
-  same for both.
+  loaded side by side on one CPU it is steadier (0.92–0.93 in full runs). The rest of the gap in CPU time
+  (kernel, caches) does not show in the instruction count.
 - **SQLite → CSV stream**: a py-spy profile showed `writerows` 43% and `fetchmany` 35% (the bare loop's own
   work), then the per-row generator and `islice` that turned cursor batches into rows and back (~20%) and
   the per-column formula/type checks (~10%). Batches now go from `fetchmany` to the encoder as they are,
-  and a source's stream is read and encoded on the slot's worker process while the server only sends:
-  one stream uses both cores (0.63× → 0.8–1.1× on 200k rows).
+  and a source's stream is read and encoded on the slot's worker process while the server only sends, reading
+  the next chunk from the worker while the current one goes to the client (without that read-ahead the
+  worker stalled on a full pipe whenever the client was slow, 0.77×): one stream keeps both cores busy
+  (1M rows: 0.66× before, 0.86–0.95× after).
 - **CSV inline JSON**: the body is parsed strictly in the server (duplicate keys and NaN refused, a Python
   `object_pairs_hook` per object: 0.29 s for 200k records against 0.21 s plain), every record is checked
   against the limits (0.15 s), the raw body is spooled and fsynced (0.02 s), then the worker parses it again
   (orjson: 0.21 → ~0.1 s) and writes (0.32 s, as fast as the bare loop). The baseline is one plain parse
   and the write. What is left is the strict checking the service owes its clients before it accepts a
-  body; overlapping it with the worker's render (start rendering from the spool, answer 400 and drop the
-  render if the check fails) is the next step.
+  body, then a second parse. Estimated from these stage times: overlapping the check with the worker's
+  render (render from the spool at once, answer 400 and drop the render if the check fails) reaches ~0.7×;
+  0.8× also needs the check folded into the worker's one pass over the records (orjson, members counted
+  against the text's name separators for duplicate keys, cell lengths taken per column as the CSV writer
+  already does for types), which moves the 400s of `/export/run` to the worker.
 """
 
 
