@@ -190,7 +190,7 @@ def render(task: RenderTask, control: Control) -> RenderResult:
                 seconds=time.perf_counter() - started, pages=stats.pages, volumes=stats.volumes,
                 parts=stats.parts,
             )
-    except ExportCancelled:
+    except (ExportCancelled, RenderFailed):
         raise
     except OSError as exc:
         written = output.out.bytes if output.out is not None else 0

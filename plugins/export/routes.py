@@ -141,6 +141,9 @@ async def spool_ndjson(request: web.Request, job: ExportJob, max_bytes: int) -> 
     return count
 
 
+CLIENT_ERRORS = frozenset({"invalid_columns"})
+
+
 @routes.post("/export/run")
 async def run_export(request: web.Request) -> web.Response:
     """Export and wait: 200 with the result, 202 when it waited past ``queue_timeout_s``."""
@@ -172,7 +175,9 @@ async def run_export(request: web.Request) -> web.Response:
                                   "processingTime": elapsed_ms, "timestamp": utc_now(), "job": job.summary()})
     if job.status == CANCELLED:
         return failure(409, "export_cancelled", "the export was cancelled before it finished", job=job.summary())
-    return failure(500, job.error_code or "export_failed", job.error_message or "the export failed",
+    # a column the source lacks is only found once the source is open: still the request's fault
+    status = 400 if job.error_code in CLIENT_ERRORS else 500
+    return failure(status, job.error_code or "export_failed", job.error_message or "the export failed",
                    job=job.summary(), processingTime=elapsed_ms)
 
 

@@ -164,3 +164,13 @@ async def test_integers_past_64_bits_come_through_exactly(export_client, tmp_pat
     assert response.status == 200 and body["result"]["records"] == 2
     text = (tmp_path / "exports" / body["result"]["filename"]).read_text()
     assert text.splitlines()[1] == f"{big},{-big}"
+
+
+async def test_a_column_the_source_lacks_is_a_400(export_client, tmp_path):
+    client = await export_client()
+    response = await client.post("/export/run", json={"format": "csv", "source": "synthetic",
+                                                      "params": {"records": 5}, "columns": ["id", ""]})
+    body = await response.json()
+    assert response.status == 400 and body["error"]["code"] == "invalid_columns"
+    assert "''" in body["error"]["message"]
+    assert [p.name for p in (tmp_path / "exports").iterdir() if p.name.startswith("export-")] == []
