@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
 from typing import Any
 
 from aiohttp import web
@@ -74,6 +75,20 @@ def check_record(record: Any, where: str, limits: Limits) -> None:
             raise BadRequest("too_deep", f"{where}.{key} nests deeper than max_depth={limits.max_depth}")
 
 
+def check_records(data: list[Any], limits: Limits) -> None:
+    """Every record against the limits: flat records in a few C-level passes over all of them; nested ones,
+    or any that breaks a limit, record by record (which names the first bad one)."""
+    if data and set(map(type, data)) == {dict} and max(map(len, data)) <= limits.max_columns:
+        values = list(chain.from_iterable(map(dict.values, data)))
+        kinds = set(map(type, values))
+        if dict not in kinds and list not in kinds:
+            texts = list(compress(values, map(isinstance, values, repeat(str))))
+            if max(map(len, texts), default=0) <= limits.max_cell_chars:
+                return
+    for index, record in enumerate(data):
+        check_record(record, f"data[{index}]", limits)
+
+
 class BadRequest(Exception):
     """A request the export plugin refuses, with its HTTP status and error code."""
 
@@ -112,8 +127,8 @@ def check_content_type(request: web.Request, allowed: tuple[str, ...]) -> str:
     return content_type
 
 
-async def read_json_body(request: web.Request, max_bytes: int) -> tuple[bytes, Any]:
-    """The body and its parsed JSON, read up to ``max_bytes`` (413 past it); big bodies parse off the loop."""
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The body, read up to ``max_bytes`` (413 past it)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise BadRequest("payload_too_large",
                          f"body of {request.content_length} bytes is over max_body_bytes={max_bytes}", 413)
@@ -124,17 +139,27 @@ async def read_json_body(request: web.Request, max_bytes: int) -> tuple[bytes, A
         if size > max_bytes:
             raise BadRequest("payload_too_large", f"body is over max_body_bytes={max_bytes}", 413)
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def parse_json_body(raw: bytes) -> Any:
+    """A body's JSON, strictly (:func:`loads`); a big body parses off the event loop."""
     try:
-        if size > PARSE_IN_THREAD_BYTES:
-            return raw, await asyncio.to_thread(loads, raw)
-        return raw, loads(raw)
+        if len(raw) > PARSE_IN_THREAD_BYTES:
+            return await asyncio.to_thread(loads, raw)
+        return loads(raw)
     except DuplicateKey as exc:
         raise BadRequest("duplicate_key", f"body is ambiguous: {exc}") from None
     except RecursionError:
         raise BadRequest("too_deep", "body nests too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("invalid_json", f"body is not valid JSON: {exc}") from None
+
+
+async def read_json_body(request: web.Request, max_bytes: int) -> tuple[bytes, Any]:
+    """The body and its parsed JSON, read up to ``max_bytes`` (413 past it); big bodies parse off the loop."""
+    raw = await read_body(request, max_bytes)
+    return raw, await parse_json_body(raw)
 
 
 async def ndjson_lines(request: web.Request, max_line_bytes: int) -> AsyncIterator[list[tuple[int, bytes]]]:
@@ -242,7 +267,6 @@ def parse_export_request(body: Any, formats: Mapping[str, ExportFormat], sources
         raise BadRequest("invalid_data", f"'data' must be an array of records, got {type(data).__name__}")
     if len(data) > limits.max_records:
         raise BadRequest("too_many_records", f"{len(data)} records, over max_records={limits.max_records}")
-    for index, record in enumerate(data):
-        check_record(record, f"data[{index}]", limits)
+    check_records(data, limits)
     request.records = data
     return request

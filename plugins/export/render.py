@@ -82,12 +82,16 @@ def _loads(data: bytes) -> Any:
         return json.loads(data)
 
 
-def spooled_records(path: str, kind: str | None) -> Iterator[dict[str, Any]]:
-    """The records of a spooled input: the ``data`` of a JSON body, or the lines of an NDJSON one."""
-    if kind == "json":
-        with open(path, "rb") as spool:
-            yield from _loads(spool.read())["data"]
-        return
+def spooled_body(path: str) -> tuple[list[dict[str, Any]], list[str] | None]:
+    """The records of a spooled JSON body and the columns it asks for (a render may start before the server
+    has read the body: then these are its only source)."""
+    with open(path, "rb") as spool:
+        body = _loads(spool.read())
+    return body["data"], body.get("columns") or None
+
+
+def spooled_lines(path: str) -> Iterator[dict[str, Any]]:
+    """The records of a spooled NDJSON body."""
     with open(path, "rb") as spool:
         for line in spool:
             if line.strip():
@@ -169,8 +173,12 @@ def render(task: RenderTask, control: Control) -> RenderResult:
             check_columns(source, columns)
             if source.tuples:
                 records = rows_for(source, columns, as_dicts=task.writer is not write_csv)
+        elif task.spool is not None and task.spool_kind == "json":
+            data, asked = spooled_body(task.spool)
+            columns = task.columns or asked or (list(data[0].keys()) if data else [])
+            records, total = data, len(data)
         elif task.spool is not None:
-            iterator = spooled_records(task.spool, task.spool_kind)
+            iterator = spooled_lines(task.spool)
             first = next(iterator, None)
             columns = task.columns or (list(first.keys()) if first is not None else [])
             records = iterator if first is None else itertools.chain([first], iterator)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import time
 import urllib.parse
 from pathlib import Path
@@ -19,6 +20,8 @@ from . import __version__
 from .jobs import CANCELLED, EXPIRED, FINISHED, STATUSES, SUCCEEDED, ExportJob, utc_now
 from .limiter import QueueFull, Ticket
 from .payload import (
+    DEFAULT_TITLE,
+    DEFAULT_USER,
     PARSE_IN_THREAD_BYTES,
     BadRequest,
     ExportRequest,
@@ -26,8 +29,9 @@ from .payload import (
     ndjson_lines,
     ndjson_record,
     parse_export_request,
+    parse_json_body,
     query_request,
-    read_json_body,
+    read_body,
 )
 from .service import ExportService
 
@@ -62,13 +66,19 @@ async def accept(request: web.Request) -> tuple[ExportJob, Ticket, asyncio.Task[
                        headers={"Retry-After": "5"})
     ticket: Ticket | None = None
     job: ExportJob | None = None
+    format_name = "csv"
     try:
         kind = check_content_type(request, ("application/json", "application/x-ndjson"))
         if kind == "application/json":
             if request.query:
                 raise BadRequest("unknown_parameter", f"unknown query parameter {sorted(request.query)[0]!r}: a JSON "
                                                       "request carries its options in the body")
-            raw, body = await read_json_body(request, service.settings.max_body_bytes)
+            raw = await read_body(request, service.settings.max_body_bytes)
+            if len(raw) > PARSE_IN_THREAD_BYTES and CSV_BODY.match(raw):
+                started = await _render_while_checking(request, service, raw)
+                if started is not None:
+                    return started
+            body = await parse_json_body(raw)
             if len(raw) > PARSE_IN_THREAD_BYTES:  # checking every record of a big body: off the event loop
                 export = await asyncio.to_thread(parse_export_request, body, service.formats, service.sources,
                                                  service.limits)
@@ -76,6 +86,7 @@ async def accept(request: web.Request) -> tuple[ExportJob, Ticket, asyncio.Task[
                 export = parse_export_request(body, service.formats, service.sources, service.limits)
             del body
             _claim(request, export)
+            format_name = export.format.name
             ticket = service.admit()
             job = service.new_job(export, "json" if export.records is not None else None)
             if job.spool:
@@ -83,6 +94,7 @@ async def accept(request: web.Request) -> tuple[ExportJob, Ticket, asyncio.Task[
         else:
             export = query_request(request.query, service.formats, service.limits)
             _claim(request, export)
+            format_name = export.format.name
             ticket = service.admit()
             job = service.new_job(export, "ndjson")
             job.records_total = await spool_ndjson(request, job, service.settings.max_body_bytes * 64)
@@ -90,7 +102,7 @@ async def accept(request: web.Request) -> tuple[ExportJob, Ticket, asyncio.Task[
         _undo(service, ticket, job)
         return failure(exc.status, exc.code, exc.message)
     except QueueFull as exc:
-        service.metrics.rejected(export.format.name, "queue_full")
+        service.metrics.rejected(format_name, "queue_full")
         return failure(429, "export_queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)},
                        retryAfter=exc.retry_after)
     except OSError as exc:
@@ -113,6 +125,50 @@ def _owner_filter(request: web.Request) -> str | None:
     """The user whose jobs this request may see: its own, or everyone's (None) for admins and no-auth hosts."""
     who = identity(request)
     return None if who is None or who.admin else who.name
+
+
+#: A body that opens with ``"format": "csv"`` (as the original clients send it): it can be rendered while the
+#: server still checks it, since a duplicate ``format`` key would fail the check.
+CSV_BODY = re.compile(rb'\s*\{\s*"format"\s*:\s*"csv"\s*,')
+
+
+async def _render_while_checking(request: web.Request, service: ExportService,
+                                 raw: bytes) -> tuple[ExportJob, Ticket, asyncio.Task[None]] | None:
+    """A big CSV body: spool it and start its render at once, while this checks it (both cores work on it).
+    The job is stored only once the body passes; a body that fails takes its render with it (the 4xx
+    propagates). None when the body names a source rather than records: then it goes the usual way."""
+    ticket = service.admit()
+    who = identity(request)
+    job = service.new_job(ExportRequest(service.formats["csv"], DEFAULT_TITLE,
+                                        who.name if who is not None else DEFAULT_USER, None), "json")
+    checked: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    try:
+        await service.spool_body(job, raw)
+    except BaseException:
+        _undo(service, ticket, job)
+        raise
+    task = service.start(job, ticket, checked)
+    try:
+        body = await parse_json_body(raw)
+        export = await asyncio.to_thread(parse_export_request, body, service.formats, service.sources,
+                                         service.limits)
+        del body
+        _claim(request, export)
+    except BaseException:
+        await _drop(task, checked)
+        raise
+    if export.records is None or export.format.name != "csv":
+        await _drop(task, checked)
+        return None
+    service.confirm(job, export, checked)
+    return job, ticket, task
+
+
+async def _drop(task: asyncio.Task[None], checked: asyncio.Future[bool]) -> None:
+    """Stop a render whose body was refused, and wait until its spool and any file of it are gone."""
+    checked.set_result(False)
+    task.cancel()
+    await asyncio.wait({task})
 
 
 def _undo(service: ExportService, ticket: Ticket | None, job: ExportJob | None) -> None:

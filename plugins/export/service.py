@@ -22,7 +22,7 @@ from .jobs import CANCELLED, EXPIRED, FAILED, QUEUED, RUNNING, SUCCEEDED, Export
 from .limiter import ExportLimiter, Ticket
 from .metrics import ExportMetrics
 from .payload import ExportRequest, Limits
-from .render import RenderFailed, RenderTask
+from .render import RenderFailed, RenderResult, RenderTask
 from .types import DataSource, ExportCancelled, ExportFormat, Meta
 from .workers import WorkerPool, make_workers
 
@@ -85,7 +85,8 @@ class ExportService:
             await asyncio.wait(running, timeout=self.settings.drain_grace_s)
 
     def _recover(self) -> None:
-        for job in self.jobs.unfinished():
+        unfinished = self.jobs.unfinished()
+        for job in unfinished:
             if job.status == RUNNING and job.attempts >= MAX_ATTEMPTS:
                 job.mark_finished(FAILED, "interrupted", f"the server stopped while this export ran "
                                                          f"({job.attempts} attempts)")
@@ -97,6 +98,12 @@ class ExportService:
             job.status = QUEUED
             self.jobs.save(job)
             self.start(job, self.limiter.enter(force=True))
+        # a spool no stored job owns: its body was still being checked when the server stopped, so it was
+        # never accepted
+        kept = {Path(job.spool).name for job in unfinished if job.spool and job.status != FAILED}
+        for path in self.spool_dir.iterdir():
+            if path.name not in kept:
+                path.unlink(missing_ok=True)
 
     async def _sample_memory(self) -> None:
         while True:
@@ -148,14 +155,29 @@ class ExportService:
 
         await asyncio.to_thread(write)
 
-    def start(self, job: ExportJob, ticket: Ticket) -> asyncio.Task[None]:
-        """Keep the job in the store (its input is already spooled) and run it when its turn comes."""
-        if job.seq is None:
+    def start(self, job: ExportJob, ticket: Ticket, checked: asyncio.Future[bool] | None = None
+              ) -> asyncio.Task[None]:
+        """Keep the job in the store (its input is already spooled) and run it when its turn comes; with
+        ``checked``, render at once but store the job only when :meth:`confirm` is called."""
+        if job.seq is None and checked is None:
             self.jobs.add(job)
-        task = asyncio.create_task(self._execute(job, ticket), name=job.id)
+        task = asyncio.create_task(self._execute(job, ticket, checked), name=job.id)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    def confirm(self, job: ExportJob, request: ExportRequest, checked: asyncio.Future[bool]) -> None:
+        """The body of a job started with ``checked`` passed its checks: take its options, store it."""
+        job.format, job.title, job.user = request.format.name, request.title, request.user
+        job.columns, job.records_total = request.columns, request.records_total
+        self.jobs.add(job)
+        checked.set_result(True)
+
+    def _discard(self, job: ExportJob, result: RenderResult | None) -> None:
+        """A job whose body was refused: its spool goes, and its file if the render was quicker."""
+        self._drop_spool(job)
+        if result is not None:
+            (self.settings.dir / result.filename).unlink(missing_ok=True)
 
     def _drop_spool(self, job: ExportJob) -> None:
         if job.spool:
@@ -187,24 +209,39 @@ class ExportService:
             total=job.records_total,
         )
 
-    async def _execute(self, job: ExportJob, ticket: Ticket) -> None:
+    async def _execute(self, job: ExportJob, ticket: Ticket, checked: asyncio.Future[bool] | None = None) -> None:
+        """Run ``job`` when its slot comes. With ``checked``, the job renders while the server still checks
+        its body: it is neither stored nor counted until ``checked`` says the body passed, and a body that
+        did not takes its render (and partial file) with it."""
         try:
             slot = await self.limiter.wait(ticket)
         except asyncio.CancelledError:
-            self._finish_cancelled(job, "cancelled while queued")
+            if checked is None:
+                self._finish_cancelled(job, "cancelled while queued")
+            else:
+                self._drop_spool(job)
             raise
-        job.mark_running()
-        self.jobs.save(job)
-        self.metrics.started(job.format, job.user)
-        self.running_formats[job.id] = job.format
         started = time.perf_counter()
 
         def progress(records: int) -> None:
             job.records_written = records
 
+        rendering = asyncio.ensure_future(self.workers.run(slot, self._task(job), progress))
         try:
-            result = await self.workers.run(slot, self._task(job), progress)
+            if checked is not None and not await checked:
+                self._discard(job, await _abandon(rendering))
+                return
+            checked = None  # accepted: from here on the job is like any other
+            job.mark_running()
+            self.jobs.save(job)
+            self.metrics.started(job.format, job.user)
+            self.running_formats[job.id] = job.format
+            result = await rendering
         except (asyncio.CancelledError, ExportCancelled):
+            if checked is not None:  # cancelled before its body was accepted: nothing is kept
+                self._discard(job, await _abandon(rendering))
+                raise
+            await _abandon(rendering)
             if self.stopping:
                 raise  # the server stops: the job stays as it is in the store, to run again at restart
             self._finish_cancelled(job, "the export was cancelled")
@@ -263,3 +300,12 @@ class ExportService:
                 task.cancel()
                 return True
         return False
+
+
+async def _abandon(rendering: asyncio.Future[RenderResult]) -> RenderResult | None:
+    """Cancel a render and wait until its worker has stopped (its partial file is then gone); the result
+    when it had already finished."""
+    rendering.cancel()
+    with contextlib.suppress(asyncio.CancelledError, ExportCancelled, RenderFailed):
+        return await asyncio.shield(rendering)
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 
 import pytest
 
@@ -174,3 +175,49 @@ async def test_a_column_the_source_lacks_is_a_400(export_client, tmp_path):
     assert response.status == 400 and body["error"]["code"] == "invalid_columns"
     assert "''" in body["error"]["message"]
     assert [p.name for p in (tmp_path / "exports").iterdir() if p.name.startswith("export-")] == []
+
+
+def big_csv_body(records: int = 12_000, **fields) -> bytes:
+    """A body over 1 MiB that opens with "format": "csv": rendered while the server still checks it."""
+    data = [{"id": i, "name": f"row {i} " + "x" * 80, "qty": i % 7} for i in range(records)]
+    body = json.dumps({"format": "csv", "data": data, **fields}).encode()
+    assert len(body) > 1024 * 1024
+    return body
+
+
+async def test_a_big_body_renders_while_it_is_checked(export_client, tmp_path):
+    client = await export_client()
+    response = await client.post("/export/run", data=big_csv_body(columns=["qty", "id"], title="Big one"),
+                                 headers={"Content-Type": "application/json"})
+    body = await response.json()
+    assert response.status == 200 and body["result"]["records"] == 12_000
+    lines = (tmp_path / "exports" / body["result"]["filename"]).read_text().splitlines()
+    assert lines[0] == "qty,id" and lines[1] == "0,0" and lines[-1] == "1,11999"
+    job = await (await client.get(body["job"]["url"])).json()
+    assert (job["format"], job["title"], job["status"]) == ("csv", "Big one", "succeeded")
+
+
+@pytest.mark.parametrize(("tail", "code"), [
+    (b', "data": [{"a": 1}]}', "duplicate_key"),
+    (b', "extra": NaN}', "invalid_json"),
+    (b', "title": 5}', "invalid_title"),
+])
+async def test_a_big_body_that_fails_its_check_leaves_nothing(export_client, tmp_path, tail, code):
+    client = await export_client()
+    raw = big_csv_body()[:-1] + tail
+    response = await client.post("/export/run", data=raw, headers={"Content-Type": "application/json"})
+    assert response.status == 400 and (await response.json())["error"]["code"] == code
+    assert leftovers(tmp_path / "exports") == []  # no file, partial file or spooled body
+    assert (await (await client.get("/export/jobs")).json())["jobs"] == []
+    status = await (await client.get("/export/status")).json()
+    assert status["concurrentExports"] == 0 and status["queueDepth"] == 0
+
+
+async def test_a_big_csv_body_naming_a_source_goes_the_usual_way(export_client, tmp_path):
+    client = await export_client()
+    raw = json.dumps({"format": "csv", "title": "t" * (1024 * 1024), "source": "synthetic",
+                      "params": {"records": 25}}).encode()
+    response = await client.post("/export/run", data=raw, headers={"Content-Type": "application/json"})
+    body = await response.json()
+    assert response.status == 200 and body["result"]["records"] == 25
+    assert len((await (await client.get("/export/jobs")).json())["jobs"]) == 1
