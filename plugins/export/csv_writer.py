@@ -109,7 +109,8 @@ class CsvEncoder:
         self._buffer = io.StringIO()
         self._chunks = ChunkWriter(self._buffer, columns, neutralise)
 
-    def _take(self) -> str:
+    def take(self) -> str:
+        """The text made since the last take."""
         text = self._buffer.getvalue()
         self._buffer.seek(0)
         self._buffer.truncate()
@@ -117,12 +118,16 @@ class CsvEncoder:
 
     def header(self) -> str:
         self._chunks.header()
-        return self._take()
+        return self.take()
 
-    def encode(self, chunk: list[Record]) -> str:
+    def add(self, chunk: list[Record]) -> None:
+        """Make the rows of ``chunk``, to be taken later."""
         for start in range(0, len(chunk), BATCH_ROWS):
             self._chunks.write(chunk[start:start + BATCH_ROWS])
-        return self._take()
+
+    def encode(self, chunk: list[Record]) -> str:
+        self.add(chunk)
+        return self.take()
 
 
 def write_csv(
@@ -135,24 +140,22 @@ def write_csv(
 ) -> WriteStats:
     """Write ``records`` as CSV to the binary stream ``out``: flushed and reported every ``chunk_rows`` rows."""
     chunk_rows = int(options.get("chunk_rows", 1000))
-    neutralise = bool(options.get("neutralise_formulas", True))
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
-    try:
-        chunks = ChunkWriter(text, columns, neutralise)
-        chunks.header()
-        iterator = iter(records)
-        batch = min(chunk_rows, BATCH_ROWS)
-        written = reported = 0
-        while chunk := list(islice(iterator, batch)):
-            chunks.write(chunk)
-            written += len(chunk)
-            if written - reported >= chunk_rows:
-                text.flush()
-                reported = written
-                control.progress(written)
-        if written != reported:
+    encoder = CsvEncoder(columns, bool(options.get("neutralise_formulas", True)))
+    # rows are made into text in memory and written a chunk at a time: no per-row call into ``out``
+    out.write(encoder.header().encode())
+    iterator = iter(records)
+    batch = min(chunk_rows, BATCH_ROWS)
+    written = reported = 0
+    while chunk := list(islice(iterator, batch)):
+        encoder.add(chunk)
+        written += len(chunk)
+        if written - reported >= chunk_rows:
+            out.write(encoder.take().encode())
+            out.flush()
+            reported = written
             control.progress(written)
-        text.flush()
-    finally:
-        text.detach()  # the caller owns ``out``
+    out.write(encoder.take().encode())
+    out.flush()
+    if written != reported:
+        control.progress(written)
     return WriteStats(records=written, extension="csv", content_type="text/csv; charset=utf-8")

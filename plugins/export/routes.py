@@ -157,6 +157,9 @@ async def _render_while_checking(request: web.Request, service: ExportService,
     except BaseException:
         await _drop(task, checked)
         raise
+    if task.done():  # the server began to stop while the body was being checked
+        await _drop(task, checked)
+        raise BadRequest("draining", "the server is shutting down; retry on another instance or later", 503)
     if export.records is None or export.format.name != "csv":
         await _drop(task, checked)
         return None
