@@ -127,3 +127,13 @@ async def test_sigkill_under_load_loses_no_accepted_job(server_process, tmp_path
                 assert content.count(b"\r\n") == count + 1
                 assert hashlib.sha256(content).hexdigest() == job["sha256"]
     assert leftovers(tmp_path / "exports") == sorted(job["filename"] for job in finished)
+
+
+async def test_a_spool_no_job_owns_is_removed_at_startup(export_client, tmp_path):
+    """A body still being checked when the server stopped was never accepted: its spool goes at the next start."""
+    spool = tmp_path / "exports" / ".spool"
+    spool.mkdir(parents=True)
+    (spool / "0123456789abcdef0123456789abcdef.json").write_bytes(b'{"format": "csv", "data": []}')
+    client = await export_client()
+    assert (await client.get("/export/jobs")).status == 200
+    assert leftovers(tmp_path / "exports") == []
