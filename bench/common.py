@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plugins.export.evidence import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 
@@ -184,12 +186,7 @@ def executor_server(export: dict[str, Any] | None = None, plugins: bool = True,
             wait_for_http(f"{server.url}/health")
             yield server
         finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def run_python(code: str, *args: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from .common import (
     pinned,
     post_json,
     run_python,
+    stop_process,
     tree_rss,
     wait_for_http,
 )
@@ -127,8 +128,7 @@ def host_overhead(sizes: Sizes) -> list[Figure]:
             side_by_side(1)  # warm both up
             pairs = [side_by_side(sizes.load_seconds) for _ in range(sizes.load_reps)]
     finally:
-        bare.terminate()
-        bare.wait(10)
+        stop_process(bare, 10)
     ours, base = [o for o, _ in pairs], [b for _, b in pairs]
     rate, base_rate = median([r for r, _ in ours]), median([r for r, _ in base])
     cpu, base_cpu = median([c for _, c in ours]), median([c for _, c in base])
@@ -448,8 +448,7 @@ def sqlite_stream(sizes: Sizes) -> list[Figure]:
                                               lambda: (run_python(NDJSON_BASELINE, str(ndjson),
                                                                   f"{tmp}/nd.csv")["seconds"], 0.0))
         finally:
-            datasette.terminate()
-            datasette.wait(10)
+            stop_process(datasette, 10)
     ratio = median(bare) / median(ours)
     figures.append(Figure(f"SQLite {rows:,} rows → CSV via /export/stream", rows / median(ours), rows / median(bare),
                           "rows/s", ratio, "≥ 0.75× bare sqlite3 → csv.writer", ratio >= 0.75,
