@@ -84,15 +84,15 @@ class Instrumentation:
             **kwargs: Any) -> web.AbstractResource | None:
         """Add a route with its handler wrapped; the wrapper knows its resource from then on, so a request
         is counted without looking its route up again."""
-        wrapped = self.wrap(handler, rec)
+        wrapped = self._wrap(handler, rec)
         resource = None
         for added in web.RouteDef(method, path, wrapped, kwargs).register(self.app.router):
             resource = added.resource
             wrapped.bind(resource)  # type: ignore[attr-defined]
         return resource
 
-    def wrap(self, handler: Handler | Callable[[web.Request], web.StreamResponse],
-             rec: PluginRecord | None = None) -> Handler:
+    def _wrap(self, handler: Handler | Callable[[web.Request], web.StreamResponse],
+              rec: PluginRecord | None = None) -> Handler:
         state, host, auth = self.app[STATE_KEY], self.app[HOST_KEY], self.auth
         clock, observe, auth_on = time.perf_counter, self.metrics.observe, auth.enabled
         # a plain function answers without a coroutine of its own (the host's endpoints do; plugins may)
@@ -100,7 +100,7 @@ class Instrumentation:
             isinstance(handler, type) and issubclass(handler, AbstractView))  # a view class is awaited
         # what middlewares wrap
         coroutine: Any = _as_coroutine(handler) if synchronous else handler  # type: ignore[arg-type]
-        resource: Any = None  # bound once the route is added
+        resource: Any = None  # bound by add() as soon as the route is registered, before any request
 
         @functools.wraps(handler)
         async def instrumented(request: web.Request) -> web.StreamResponse:
@@ -138,8 +138,7 @@ class Instrumentation:
                 return response
             finally:
                 state.inflight -= 1
-                observe(request.match_info.route.resource if resource is None else resource, request.method, status,
-                        clock() - started)
+                observe(resource, request.method, status, clock() - started)
 
         def bind(route_resource: Any) -> None:
             nonlocal resource

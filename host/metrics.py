@@ -54,7 +54,7 @@ class HostMetrics(Collector):
         return "unmatched" if resource is None or resource is self.unmatched else str(resource.canonical)
 
     def observe(self, resource: Any, method: str, status: int, seconds: float) -> None:
-        """Count one request; ``resource`` is ``request.match_info.route.resource``."""
+        """Count one request; ``resource`` is the resource of the route that answered it."""
         key = (resource, method, status)
         self._requests[key] = self._requests.get(key, 0) + 1
         series = self._latency.get((resource, method))

@@ -73,41 +73,16 @@ def _columns(chunk: list[Record], columns: list[str], getters: list[Any]) -> lis
         return [[record.get(column) for record in chunk] for column in columns]
 
 
-class ChunkWriter:
-    """Writes chunks of records to a text stream as CSV rows, converting only the columns that need it."""
-
-    def __init__(self, stream: Any, columns: list[str], neutralise: bool) -> None:
-        self.stream = stream
-        self.writer = csv.writer(stream, lineterminator="\r\n")
-        self.columns = columns
-        self.neutralise = neutralise
-        self.getters = [itemgetter(column) for column in columns]
-
-    def header(self) -> None:
-        self.writer.writerow([cell(c, self.neutralise) for c in self.columns])
-
-    def write(self, chunk: list[Any]) -> None:
-        if type(chunk[0]) is tuple:  # rows already in column order (a SQL source): check, then write them as they are
-            by_column: list[Any] = list(zip(*chunk))  # noqa: B905 - rows of one query have one width
-            dirty = [index for index, values in enumerate(by_column) if not _clean(values, self.neutralise)]
-            if not dirty:
-                self.writer.writerows(chunk)
-                return
-        else:
-            by_column = _columns(chunk, self.columns, self.getters)
-            dirty = [index for index, values in enumerate(by_column) if not _clean(values, self.neutralise)]
-        for index in dirty:
-            by_column[index] = [cell(value, self.neutralise) for value in by_column[index]]
-        self.writer.writerows(zip(*by_column))  # noqa: B905 - columns of one chunk, equal by construction
-
-
 class CsvEncoder:
-    """CSV text a chunk at a time, for responses streamed while their input still arrives."""
+    """CSV text a chunk at a time (for files and for streamed responses), converting only the columns of a
+    chunk that need it."""
 
     def __init__(self, columns: list[str], neutralise: bool = True) -> None:
         self.columns = columns
+        self.neutralise = neutralise
+        self._getters = [itemgetter(column) for column in columns]
         self._buffer = io.StringIO()
-        self._chunks = ChunkWriter(self._buffer, columns, neutralise)
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
 
     def take(self) -> str:
         """The text made since the last take."""
@@ -117,17 +92,31 @@ class CsvEncoder:
         return text
 
     def header(self) -> str:
-        self._chunks.header()
+        self._writer.writerow([cell(c, self.neutralise) for c in self.columns])
         return self.take()
 
     def add(self, chunk: list[Record]) -> None:
         """Make the rows of ``chunk``, to be taken later."""
         for start in range(0, len(chunk), BATCH_ROWS):
-            self._chunks.write(chunk[start:start + BATCH_ROWS])
+            self._write(chunk[start:start + BATCH_ROWS])
 
     def encode(self, chunk: list[Record]) -> str:
         self.add(chunk)
         return self.take()
+
+    def _write(self, chunk: list[Any]) -> None:
+        if type(chunk[0]) is tuple:  # rows already in column order (a SQL source): check, then write them as they are
+            by_column: list[Any] = list(zip(*chunk))  # noqa: B905 - rows of one query have one width
+            dirty = [index for index, values in enumerate(by_column) if not _clean(values, self.neutralise)]
+            if not dirty:
+                self._writer.writerows(chunk)
+                return
+        else:
+            by_column = _columns(chunk, self.columns, self._getters)
+            dirty = [index for index, values in enumerate(by_column) if not _clean(values, self.neutralise)]
+        for index in dirty:
+            by_column[index] = [cell(value, self.neutralise) for value in by_column[index]]
+        self._writer.writerows(zip(*by_column))  # noqa: B905 - columns of one chunk, equal by construction
 
 
 def write_csv(

@@ -105,12 +105,12 @@ def check_columns(source: SourceRecords, columns: list[str]) -> None:
 
 
 def rows_for(source: SourceRecords, columns: list[str], as_dicts: bool) -> Iterator[Any]:
-    """A tuple source's rows for ``columns``: tuples in that order, or dicts for writers that want them."""
+    """A tuple source's rows for ``columns`` (checked with :func:`check_columns`): tuples in that order, or
+    dicts for writers that want them."""
     if as_dicts:
         return (dict(zip(source.columns, row, strict=True)) for row in source.records)
     if columns == source.columns:
         return source.records
-    check_columns(source, columns)
     pick = itemgetter(*(source.columns.index(column) for column in columns))
     if len(columns) == 1:
         return ((value,) for value in map(pick, source.records))
@@ -118,11 +118,12 @@ def rows_for(source: SourceRecords, columns: list[str], as_dicts: bool) -> Itera
 
 
 def row_batches(source: SourceRecords, columns: list[str], size: int = 1000) -> Iterator[list[Any]]:
-    """A tuple source's rows for ``columns``, a list at a time (its own batches when it has them)."""
-    if source.batches is None or columns != source.columns:
-        rows = rows_for(source, columns, as_dicts=False)
-        return iter(lambda: list(itertools.islice(rows, size)), [])
-    return source.batches
+    """A source's records for ``columns`` (checked), a list at a time: its own batches when it has them, a
+    tuple source's rows in ``columns`` order, a dict source's records as they are."""
+    if source.batches is not None and columns == source.columns:
+        return source.batches
+    rows = rows_for(source, columns, as_dicts=False) if source.tuples else source.records
+    return iter(lambda: list(itertools.islice(rows, size)), [])
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,7 @@ def open_csv_stream(task: StreamTask) -> Iterator[tuple[int, bytes]]:
     source = task.source_open(task.params)
     columns = task.columns or source.columns
     check_columns(source, columns)
-    batches = (row_batches(source, columns) if source.tuples
-               else iter(lambda: list(itertools.islice(source.records, 1000)), []))
-    return csv_chunks(batches, CsvEncoder(columns, task.neutralise), task.chunk_records)
+    return csv_chunks(row_batches(source, columns), CsvEncoder(columns, task.neutralise), task.chunk_records)
 
 
 def csv_chunks(batches: Iterator[list[Any]], encoder: CsvEncoder, size: int) -> Iterator[tuple[int, bytes]]:

@@ -78,14 +78,7 @@ async def accept(request: web.Request) -> tuple[ExportJob, Ticket, asyncio.Task[
                 started = await _render_while_checking(request, service, raw)
                 if started is not None:
                     return started
-            body = await parse_json_body(raw)
-            if len(raw) > PARSE_IN_THREAD_BYTES:  # checking every record of a big body: off the event loop
-                export = await asyncio.to_thread(parse_export_request, body, service.formats, service.sources,
-                                                 service.limits)
-            else:
-                export = parse_export_request(body, service.formats, service.sources, service.limits)
-            del body
-            _claim(request, export)
+            export = await _checked_request(request, service, raw)
             format_name = export.format.name
             ticket = service.admit()
             job = service.new_job(export, "json" if export.records is not None else None)
@@ -132,6 +125,18 @@ def _owner_filter(request: web.Request) -> str | None:
 CSV_BODY = re.compile(rb'\s*\{\s*"format"\s*:\s*"csv"\s*,')
 
 
+async def _checked_request(request: web.Request, service: ExportService, raw: bytes) -> ExportRequest:
+    """A JSON body parsed strictly and checked (every record of a big one off the event loop), its user claimed."""
+    body = await parse_json_body(raw)
+    if len(raw) > PARSE_IN_THREAD_BYTES:
+        export = await asyncio.to_thread(parse_export_request, body, service.formats, service.sources,
+                                         service.limits)
+    else:
+        export = parse_export_request(body, service.formats, service.sources, service.limits)
+    _claim(request, export)
+    return export
+
+
 async def _render_while_checking(request: web.Request, service: ExportService,
                                  raw: bytes) -> tuple[ExportJob, Ticket, asyncio.Task[None]] | None:
     """A big CSV body: spool it and start its render at once, while this checks it (both cores work on it).
@@ -149,11 +154,7 @@ async def _render_while_checking(request: web.Request, service: ExportService,
         raise
     task = service.start(job, ticket, checked)
     try:
-        body = await parse_json_body(raw)
-        export = await asyncio.to_thread(parse_export_request, body, service.formats, service.sources,
-                                         service.limits)
-        del body
-        _claim(request, export)
+        export = await _checked_request(request, service, raw)
     except BaseException:
         await _drop(task, checked)
         raise

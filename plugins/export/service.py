@@ -227,18 +227,20 @@ class ExportService:
             job.records_written = records
 
         rendering = asyncio.ensure_future(self.workers.run(slot, self._task(job), progress))
+        accepted = checked is None  # from then on the job is like any other
         try:
-            if checked is not None and not await checked:
-                self._discard(job, await _abandon(rendering))
-                return
-            checked = None  # accepted: from here on the job is like any other
+            if checked is not None:
+                if not await checked:
+                    self._discard(job, await _abandon(rendering))
+                    return
+                accepted = True
             job.mark_running()
             self.jobs.save(job)
             self.metrics.started(job.format, job.user)
             self.running_formats[job.id] = job.format
             result = await rendering
         except (asyncio.CancelledError, ExportCancelled):
-            if checked is not None:  # cancelled before its body was accepted: nothing is kept
+            if not accepted:  # cancelled before its body was accepted: nothing is kept
                 self._discard(job, await _abandon(rendering))
                 raise
             await _abandon(rendering)

@@ -30,7 +30,7 @@ from .payload import (
     read_json_body,
 )
 from .render import RenderFailed, StreamTask, csv_chunks
-from .routes import MAX_LINE_BYTES, SERVICE, failure, routes
+from .routes import CLIENT_ERRORS, MAX_LINE_BYTES, SERVICE, failure, routes
 from .types import Record
 from .workers import Chunks, in_thread
 
@@ -148,8 +148,7 @@ async def stream_export(request: web.Request) -> web.StreamResponse:
             try:
                 texts = _counted(await service.workers.stream(slot, task), counter)
             except RenderFailed as exc:
-                status = 400 if exc.reason == "invalid_columns" else 500
-                return failure(status, exc.reason, exc.message)
+                return failure(400 if exc.reason in CLIENT_ERRORS else 500, exc.reason, exc.message)
         elif inline is not None:
             texts = _counted(in_thread(inline), counter)
         assert texts is not None

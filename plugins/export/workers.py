@@ -158,13 +158,18 @@ class ProcessWorkers:
             worker.process.close()
         self._spawn(slot)
 
+    def _ready(self, slot: int) -> _Worker:
+        """The slot's worker, started anew if it is not alive."""
+        worker = self.workers[slot]
+        if worker is None or not worker.process.is_alive():
+            worker = self._spawn(slot)
+        return worker
+
     def pids(self) -> list[int]:
         return [w.process.pid for w in self.workers if w is not None and w.process.pid is not None]
 
     async def run(self, slot: int, task: RenderTask, on_progress: Progress) -> RenderResult:
-        worker = self.workers[slot]
-        if worker is None or not worker.process.is_alive():
-            worker = self._spawn(slot)
+        worker = self._ready(slot)
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[RenderResult] = loop.create_future()
         crashed = False
@@ -206,9 +211,7 @@ class ProcessWorkers:
     async def stream(self, slot: int, task: StreamTask) -> Chunks:
         """Run ``task`` on the slot's worker; returns once the source is open (or raises
         :class:`RenderFailed`), with the chunks to come. Close the chunks (``aclose``) to stop early."""
-        worker = self.workers[slot]
-        if worker is None or not worker.process.is_alive():
-            worker = self._spawn(slot)
+        worker = self._ready(slot)
         await asyncio.to_thread(worker.conn.send, task)
         try:
             kind, value = await _message(worker.conn)
